@@ -1,0 +1,330 @@
+//! Starting the child: fork, the async-signal-safe set-up in the child, and execve.
+//!
+//! Everything the child needs (argv, envp, the PATH candidates, the dispositions to set) is
+//! built *before* fork, because between fork and exec only async-signal-safe calls are allowed
+//! (signal-safety(7)): no allocation, no locks, no logging. If anything fails in the child, it
+//! writes which step failed and errno into a close-on-exec pipe and exits; the parent reads
+//! that pipe, which reaches EOF the moment execve succeeds. This is how sigshim tells "not
+//! found" (127) from "not executable" (126) from its own failure (125) without guessing.
+//!
+//! Killing and reaping are `supervise`'s job; this module only creates the process.
+
+use crate::exit;
+use crate::signals::{Signal, rtmax};
+use std::ffi::{CString, OsStr, OsString};
+use std::fmt;
+use std::os::fd::RawFd;
+use std::os::unix::ffi::OsStrExt;
+
+/// What the child is set up with.
+pub struct Spec<'a> {
+    pub command: &'a [OsString],
+    /// Dispositions set to SIG_IGN in the child (the direct-delivery guard).
+    pub ignore: &'a [Signal],
+    /// Sent to the child by the kernel when sigshim dies (prctl PR_SET_PDEATHSIG).
+    pub pdeathsig: Signal,
+    /// Descriptors to install as the child's stdout and stderr; `None` keeps sigshim's own.
+    pub stdout: Option<RawFd>,
+    pub stderr: Option<RawFd>,
+}
+
+/// A spawn that did not produce a running program.
+#[derive(Debug)]
+pub struct SpawnError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+// Steps reported through the error pipe.
+const STEP_SETPGID: i32 = 1;
+const STEP_PDEATHSIG: i32 = 2;
+const STEP_DUP: i32 = 3;
+const STEP_EXEC: i32 = 4;
+
+/// Forks and execs the child in its own process group. Returns its PID, which is also its
+/// process group ID.
+pub fn spawn(spec: &Spec) -> Result<i32, SpawnError> {
+    let program = &spec.command[0];
+    let cstr = |s: &OsStr| {
+        CString::new(s.as_bytes()).map_err(|_| SpawnError {
+            code: exit::USAGE,
+            message: format!("argument {s:?} contains a NUL byte"),
+        })
+    };
+    let argv: Vec<CString> = spec
+        .command
+        .iter()
+        .map(|a| cstr(a))
+        .collect::<Result<_, _>>()?;
+    let envp: Vec<CString> = std::env::vars_os()
+        .filter_map(|(k, v)| {
+            let mut kv = k.into_vec_bytes();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            CString::new(kv).ok()
+        })
+        .collect();
+    let candidates: Vec<CString> = candidates(program)
+        .iter()
+        .map(|c| cstr(c))
+        .collect::<Result<_, _>>()?;
+    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_ptrs.push(std::ptr::null());
+    let mut envp_ptrs: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).collect();
+    envp_ptrs.push(std::ptr::null());
+    let max_sig = rtmax();
+    let ignore: Vec<i32> = spec.ignore.iter().map(|s| s.0).collect();
+    let internal = |what: &str| SpawnError {
+        code: exit::INTERNAL,
+        message: format!("{what}: {}", std::io::Error::last_os_error()),
+    };
+
+    let mut pipe = [0 as RawFd; 2];
+    // SAFETY: pipe2 writes two descriptors into a valid two-element array.
+    if unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(internal("cannot create the exec status pipe"));
+    }
+    let [rd, wr] = pipe;
+    // SAFETY: getpid has no preconditions.
+    let parent = unsafe { libc::getpid() };
+
+    // SAFETY: sigshim is single-threaded at this point (no thread is ever started), so the
+    // child is a faithful copy; it only makes async-signal-safe calls until execve or _exit.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        let e = internal("cannot fork");
+        // SAFETY: closing descriptors we own.
+        unsafe {
+            libc::close(rd);
+            libc::close(wr);
+        }
+        return Err(e);
+    }
+    if pid == 0 {
+        // SAFETY: in the child, all pointers were built before fork and stay valid; every call
+        // below is async-signal-safe (signal-safety(7)).
+        unsafe {
+            child_after_fork(ChildArgs {
+                parent,
+                wr,
+                pdeathsig: spec.pdeathsig.0,
+                ignore: &ignore,
+                max_sig,
+                stdout: spec.stdout,
+                stderr: spec.stderr,
+                candidates: &candidates,
+                argv: argv_ptrs.as_ptr(),
+                envp: envp_ptrs.as_ptr(),
+            })
+        }
+    }
+
+    // Parent. setpgid here too, so that no signal sent to the group before the child got to
+    // its own setpgid can miss it (the classic job-control race; EACCES once it has exec'd).
+    // SAFETY: plain syscalls on our own child and descriptors.
+    unsafe {
+        libc::setpgid(pid, pid);
+        libc::close(wr);
+    }
+    let mut report = [0u8; 8];
+    let mut got = 0;
+    while got < report.len() {
+        // SAFETY: reading into the unfilled tail of a local buffer.
+        let n = unsafe {
+            libc::read(
+                rd,
+                report[got..].as_mut_ptr().cast(),
+                report.len() - got,
+            )
+        };
+        if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+            continue;
+        }
+        if n <= 0 {
+            break;
+        }
+        got += n as usize;
+    }
+    // SAFETY: closing our own descriptor.
+    unsafe { libc::close(rd) };
+    if got == 0 {
+        return Ok(pid);
+    }
+    // The child failed before exec and has exited: reap it so nothing is left behind.
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    let step = i32::from_ne_bytes(report[..4].try_into().unwrap_or_default());
+    let errno = i32::from_ne_bytes(report[4..].try_into().unwrap_or_default());
+    let err = std::io::Error::from_raw_os_error(errno);
+    let name = program.to_string_lossy();
+    Err(match step {
+        STEP_EXEC => SpawnError {
+            code: if errno == libc::ENOENT || errno == libc::ENOTDIR {
+                exit::NOT_FOUND
+            } else {
+                exit::NOT_EXECUTABLE
+            },
+            message: if errno == libc::ENOENT && !program.as_bytes().contains(&b'/') {
+                format!("cannot exec {name}: not found in PATH")
+            } else {
+                format!("cannot exec {name}: {}", strip_code(&err))
+            },
+        },
+        STEP_SETPGID => SpawnError {
+            code: exit::INTERNAL,
+            message: format!("cannot put the child in its own process group: {}", strip_code(&err)),
+        },
+        STEP_PDEATHSIG => SpawnError {
+            code: exit::INTERNAL,
+            message: format!("cannot set the child's parent-death signal: {}", strip_code(&err)),
+        },
+        _ => SpawnError {
+            code: exit::INTERNAL,
+            message: format!("cannot set up the child's stdout/stderr: {}", strip_code(&err)),
+        },
+    })
+}
+
+/// "No such file or directory (os error 2)" → "No such file or directory".
+fn strip_code(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+/// Where execvp(3) would look: the name itself if it has a slash, else each PATH entry
+/// (an empty entry means the current directory; glibc's default PATH when unset).
+fn candidates(program: &OsStr) -> Vec<OsString> {
+    let bytes = program.as_bytes();
+    if bytes.contains(&b'/') {
+        return vec![program.to_owned()];
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/bin:/usr/bin".into());
+    path.as_bytes()
+        .split(|&b| b == b':')
+        .map(|dir| {
+            let mut p = if dir.is_empty() { b".".to_vec() } else { dir.to_vec() };
+            p.push(b'/');
+            p.extend_from_slice(bytes);
+            OsString::from_vec_bytes(p)
+        })
+        .collect()
+}
+
+trait VecBytes {
+    fn into_vec_bytes(self) -> Vec<u8>;
+    fn from_vec_bytes(v: Vec<u8>) -> Self;
+}
+
+impl VecBytes for OsString {
+    fn into_vec_bytes(self) -> Vec<u8> {
+        std::os::unix::ffi::OsStringExt::into_vec(self)
+    }
+    fn from_vec_bytes(v: Vec<u8>) -> Self {
+        std::os::unix::ffi::OsStringExt::from_vec(v)
+    }
+}
+
+struct ChildArgs<'a> {
+    parent: libc::pid_t,
+    wr: RawFd,
+    pdeathsig: i32,
+    ignore: &'a [i32],
+    max_sig: i32,
+    stdout: Option<RawFd>,
+    stderr: Option<RawFd>,
+    candidates: &'a [CString],
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+}
+
+/// Runs in the forked child. Never returns.
+///
+/// # Safety
+/// Must be called only in a freshly forked child of a single-threaded parent, with pointers
+/// that were valid in the parent at fork time.
+unsafe fn child_after_fork(a: ChildArgs) -> ! {
+    // SAFETY (whole body): only async-signal-safe syscalls on values prepared before fork.
+    unsafe {
+        let fail = |step: i32| -> ! {
+            let errno = *libc::__errno_location();
+            let mut msg = [0u8; 8];
+            msg[..4].copy_from_slice(&step.to_ne_bytes());
+            msg[4..].copy_from_slice(&errno.to_ne_bytes());
+            libc::write(a.wr, msg.as_ptr().cast(), msg.len());
+            libc::_exit(exit::INTERNAL)
+        };
+
+        // Own process group: the init's group-wide signal (Upstart, a terminal's Ctrl-C) must
+        // reach sigshim only, so that it arrives at the app translated.
+        if libc::setpgid(0, 0) != 0 {
+            fail(STEP_SETPGID);
+        }
+
+        // If sigshim is SIGKILLed, the app must not run on unsupervised. The parent may already
+        // have died between fork and prctl; then the kernel will never send the signal, so
+        // check getppid() afterwards and deliver it ourselves (prctl(2)).
+        if libc::prctl(libc::PR_SET_PDEATHSIG, a.pdeathsig as libc::c_ulong, 0, 0, 0) != 0 {
+            fail(STEP_PDEATHSIG);
+        }
+        if libc::getppid() != a.parent {
+            libc::kill(libc::getpid(), a.pdeathsig);
+            libc::_exit(exit::INTERNAL);
+        }
+
+        // Default dispositions for everything (handlers are reset by execve anyway, but an
+        // inherited SIG_IGN survives it: a shell's `cmd &` ignores INT and QUIT, Rust ignores
+        // PIPE), then the guard's deliberate ignores, then an empty mask (sigshim blocks the
+        // signals it reads through signalfd, and the mask survives execve too).
+        let mut act: libc::sigaction = std::mem::zeroed();
+        act.sa_sigaction = libc::SIG_DFL;
+        libc::sigemptyset(&mut act.sa_mask);
+        for sig in 1..=a.max_sig {
+            if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+                continue;
+            }
+            // glibc refuses its two internal RT signals with EINVAL; nothing to reset there.
+            libc::sigaction(sig, &act, std::ptr::null_mut());
+        }
+        act.sa_sigaction = libc::SIG_IGN;
+        for &sig in a.ignore {
+            libc::sigaction(sig, &act, std::ptr::null_mut());
+        }
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+
+        for (fd, target) in [(a.stdout, 1), (a.stderr, 2)] {
+            if let Some(fd) = fd
+                && libc::dup2(fd, target) < 0
+            {
+                fail(STEP_DUP);
+            }
+        }
+
+        // execvp(3)'s search: ENOENT/ENOTDIR mean "try the next directory"; EACCES is
+        // remembered (a later entry may still work) and reported if nothing does.
+        let mut saw_eacces = false;
+        for cand in a.candidates {
+            libc::execve(cand.as_ptr(), a.argv, a.envp);
+            match *libc::__errno_location() {
+                libc::ENOENT | libc::ENOTDIR | libc::ENAMETOOLONG | libc::ELOOP => {}
+                libc::EACCES => saw_eacces = true,
+                _ => fail(STEP_EXEC),
+            }
+        }
+        if saw_eacces {
+            *libc::__errno_location() = libc::EACCES;
+        }
+        fail(STEP_EXEC)
+    }
+}

@@ -1,0 +1,276 @@
+//! The command line: clap's definition, then validation into a [`Config`] made of sigshim's own
+//! types, so nothing past this module sees clap.
+//!
+//! Every error here is a usage error (exit 2) with one line naming the problem. Option parsing
+//! stops at the first non-option word: `sigshim -v app --flag` hands `--flag` to the app.
+
+use crate::exit::Policy;
+use crate::schedule::{Schedule, parse_duration};
+use crate::signals::{Rewrite, Signal, Table, parse_rewrite, parse_signal};
+use clap::{ArgAction, Parser};
+use std::ffi::OsString;
+use std::time::Duration;
+
+const AFTER_HELP: &str = "\
+Signals are accepted by name or number, with or without SIG, in any case: INT, SIGINT, 2, RTMIN+3.
+Durations: 500ms, 4s, 1.5s, 2m, 1h.
+
+Exit status:
+  N        the child exited with N (after --success-exit mapping)
+  (signal) the child died of a signal: sigshim dies of the same signal
+           (or exits 128+n with --exit-code-on-signal, or as PID 1 of a namespace)
+  127      PROGRAM was not found
+  126      PROGRAM was found but could not be executed
+  125      sigshim itself failed
+  2        usage error
+
+Examples:
+  # Upstart / runit / s6: the init sends TERM, the app only traps INT
+  exec sigshim --stop-signal INT --kill-after 4s -- /usr/local/bin/graceful
+  # systemctl reload sends HUP, the app reloads on USR2
+  sigshim --rewrite HUP:USR2 -- /usr/sbin/app --foreground";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sigshim",
+    version,
+    about = "Run a service as a direct child: translate its stop signal, enforce a kill deadline, \
+             and hand the init the child's own exit outcome.",
+    after_help = AFTER_HELP,
+    // Everything after PROGRAM belongs to PROGRAM.
+    trailing_var_arg = true,
+)]
+struct Args {
+    /// Signal the child receives when the init asks for a stop (TERM or INT arrives).
+    #[arg(long, value_name = "SIG", default_value = "TERM")]
+    stop_signal: String,
+
+    /// Comma-separated signals that mean "stop" and are translated to --stop-signal.
+    #[arg(long, value_name = "SIGS", default_value = "TERM,INT")]
+    stop_on: String,
+
+    /// Deliver TO when FROM arrives (repeatable); TO may be "ignore". Example: HUP:USR2.
+    #[arg(long, value_name = "FROM:TO", action = ArgAction::Append)]
+    rewrite: Vec<String>,
+
+    /// After the stop signal, SIGKILL the child's process group and every descendant if the
+    /// child has not exited within DURATION.
+    #[arg(long, value_name = "DURATION", conflicts_with = "stop_schedule")]
+    kill_after: Option<String>,
+
+    /// Multi-step stop, start-stop-daemon style: SIG/DURATION/SIG/.../SIG, e.g.
+    /// INT/20s/TERM/5s/KILL. Replaces --stop-signal and --kill-after.
+    #[arg(long, value_name = "SCHED", conflicts_with = "stop_signal")]
+    stop_schedule: Option<String>,
+
+    /// Send signals to the child process only, not to its whole process group.
+    #[arg(long)]
+    single_child: bool,
+
+    /// Do not set the signals that are translated away (TERM under --stop-signal INT) to
+    /// ignored in the child. The guard protects the app when the init signals every process
+    /// directly (systemd KillMode=control-group).
+    #[arg(long)]
+    no_guard: bool,
+
+    /// Report a child killed by signal n as exit code 128+n instead of dying of the signal.
+    #[arg(long)]
+    exit_code_on_signal: bool,
+
+    /// Map this child exit code to 0 (repeatable).
+    #[arg(long, value_name = "N", action = ArgAction::Append,
+          value_parser = clap::value_parser!(u8))]
+    success_exit: Vec<u8>,
+
+    /// Signal the child receives if sigshim itself dies.
+    #[arg(long, value_name = "SIG", default_value = "KILL")]
+    pdeathsig: String,
+
+    /// Do not become a child subreaper (orphaned descendants then go to PID 1, not sigshim).
+    #[arg(long)]
+    no_subreaper: bool,
+
+    /// How long processes the app leaves behind when it exits get between SIGTERM and SIGKILL
+    /// (default: the kill deadline, or 2s).
+    #[arg(long, value_name = "DURATION")]
+    leftover_grace: Option<String>,
+
+    /// More diagnostics on stderr (-v: info, -vv: debug).
+    #[arg(short, long, action = ArgAction::Count)]
+    verbose: u8,
+
+    /// Only errors on stderr.
+    #[arg(short, long, conflicts_with = "verbose")]
+    quiet: bool,
+
+    /// The program to run, and its arguments.
+    #[arg(value_name = "PROGRAM", required = true, num_args = 1.., allow_hyphen_values = true)]
+    command: Vec<OsString>,
+}
+
+/// Verbosity of sigshim's own diagnostics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+    Debug,
+}
+
+/// Everything the rest of sigshim needs, validated.
+#[derive(Debug)]
+pub struct Config {
+    pub command: Vec<OsString>,
+    pub table: Table,
+    pub schedule: Schedule,
+    pub single_child: bool,
+    pub guard: Vec<Signal>,
+    pub pdeathsig: Signal,
+    pub subreaper: bool,
+    pub leftover_grace: Duration,
+    pub policy: Policy,
+    pub verbosity: Verbosity,
+}
+
+/// What parsing produced: a config to run, or text to print and an exit code (help, version,
+/// usage errors).
+pub enum Parsed {
+    Run(Box<Config>),
+    Print { text: String, code: i32 },
+}
+
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Parsed {
+    let args = match Args::try_parse_from(args) {
+        Ok(a) => a,
+        Err(e) => {
+            let code = if e.use_stderr() { crate::exit::USAGE } else { 0 };
+            let text = if e.use_stderr() {
+                // clap's first line is the one naming the problem; keep our message shape.
+                let rendered = e.to_string();
+                let first = rendered.lines().next().unwrap_or("invalid arguments");
+                let first = first.strip_prefix("error: ").unwrap_or(first);
+                format!("sigshim: usage: {first} (see sigshim --help)\n")
+            } else {
+                e.to_string()
+            };
+            return Parsed::Print { text, code };
+        }
+    };
+    match validate(args) {
+        Ok(c) => Parsed::Run(Box::new(c)),
+        Err(msg) => Parsed::Print {
+            text: format!("sigshim: usage: {msg}\n"),
+            code: crate::exit::USAGE,
+        },
+    }
+}
+
+fn validate(a: Args) -> Result<Config, String> {
+    let sig = |what: &str, s: &str| parse_signal(s).map_err(|e| format!("{what}: {e}"));
+    let stop_on = a
+        .stop_on
+        .split(',')
+        .map(|s| sig("--stop-on", s))
+        .collect::<Result<Vec<_>, _>>()?;
+    for s in &stop_on {
+        if s.is_uncatchable() || s.is_synchronous_fault() || *s == Signal::CHLD {
+            return Err(format!("--stop-on: {s} cannot be used as a stop request"));
+        }
+    }
+    let schedule = match (&a.stop_schedule, &a.kill_after) {
+        (Some(s), _) => Schedule::parse(s)?,
+        (None, Some(k)) => Schedule::kill_after(
+            sig("--stop-signal", &a.stop_signal)?,
+            parse_duration(k).map_err(|e| format!("--kill-after: {e}"))?,
+        ),
+        (None, None) => Schedule::forever(sig("--stop-signal", &a.stop_signal)?),
+    };
+    let rewrites = a
+        .rewrite
+        .iter()
+        .map(|r| parse_rewrite(r).map_err(|e| format!("--rewrite: {e}")))
+        .collect::<Result<Vec<Rewrite>, _>>()?;
+    let table = Table::new(&stop_on, schedule.first_signal(), &rewrites);
+    let guard = if a.no_guard { Vec::new() } else { table.guard() };
+    let pdeathsig = sig("--pdeathsig", &a.pdeathsig)?;
+    let deadline = schedule.steps().iter().find_map(|s| s.wait);
+    let leftover_grace = match &a.leftover_grace {
+        Some(g) => parse_duration(g).map_err(|e| format!("--leftover-grace: {e}"))?,
+        None => deadline.unwrap_or(Duration::from_secs(2)),
+    };
+    if a.command[0].is_empty() {
+        return Err("PROGRAM is empty".into());
+    }
+    Ok(Config {
+        command: a.command,
+        table,
+        schedule,
+        single_child: a.single_child,
+        guard,
+        pdeathsig,
+        subreaper: !a.no_subreaper,
+        leftover_grace,
+        policy: Policy {
+            code_on_signal: a.exit_code_on_signal,
+            success: a.success_exit.iter().map(|&n| i32::from(n)).collect(),
+        },
+        verbosity: match (a.quiet, a.verbose) {
+            (true, _) => Verbosity::Quiet,
+            (false, 0) => Verbosity::Normal,
+            (false, 1) => Verbosity::Verbose,
+            (false, _) => Verbosity::Debug,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Config, (String, i32)> {
+        let it = std::iter::once("sigshim").chain(args.iter().copied()).map(OsString::from);
+        match parse(it) {
+            Parsed::Run(c) => Ok(*c),
+            Parsed::Print { text, code } => Err((text, code)),
+        }
+    }
+
+    #[test]
+    fn options_stop_at_program() {
+        let c = run(&["-v", "app", "--flag", "-v"]).unwrap();
+        assert_eq!(c.command, ["app", "--flag", "-v"]);
+        assert_eq!(c.verbosity, Verbosity::Verbose);
+        let c = run(&["--", "app", "--stop-signal", "INT"]).unwrap();
+        assert_eq!(c.command, ["app", "--stop-signal", "INT"]);
+    }
+
+    #[test]
+    fn usage_errors_exit_2() {
+        for args in [
+            &["--stop-signal", "NOPE", "app"][..],
+            &["--rewrite", "KILL:INT", "app"],
+            &["--kill-after", "-1s", "app"],
+            &["--kill-after", "abc", "app"],
+            &["--stop-schedule", "INT/1s", "--kill-after", "1s", "app"],
+            &["--success-exit", "256", "app"],
+            &[],
+        ] {
+            let (text, code) = run(args).err().expect("accepted");
+            assert_eq!(code, 2, "{args:?}");
+            assert!(text.starts_with("sigshim: usage: "), "{text}");
+            assert_eq!(text.lines().count(), 1, "{text}");
+        }
+    }
+
+    #[test]
+    fn guard_follows_translation() {
+        let c = run(&["--stop-signal", "INT", "app"]).unwrap();
+        assert_eq!(c.guard, vec![Signal::TERM]);
+        let c = run(&["--stop-signal", "INT", "--no-guard", "app"]).unwrap();
+        assert!(c.guard.is_empty());
+        let c = run(&["app"]).unwrap();
+        assert_eq!(c.guard, vec![Signal::INT]);
+        let c = run(&["--stop-on", "TERM", "app"]).unwrap();
+        assert!(c.guard.is_empty());
+    }
+}

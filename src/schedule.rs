@@ -1,0 +1,213 @@
+//! Durations and the stop schedule: pure arithmetic, no clocks read here.
+//!
+//! A stop schedule is start-stop-daemon's `--retry` idea (`INT/20s/TERM/5s/KILL`): send a
+//! signal, wait up to a duration for the child to exit, move to the next signal. `--kill-after
+//! 4s` is the two-step schedule `STOP-SIGNAL/4s/KILL`. The supervisor asks this module when the
+//! current step's deadline falls and what comes next; the moment the child exits it stops
+//! asking, so the schedule never adds a fixed wait.
+
+use crate::signals::{Signal, parse_signal};
+use std::time::{Duration, Instant};
+
+/// Parses `500ms`, `4s`, `1.5s`, `2m`, `1h`, or a bare number of seconds.
+pub fn parse_duration(spec: &str) -> Result<Duration, String> {
+    let s = spec.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let nanos_per_unit: u128 = match unit {
+        "ms" => 1_000_000,
+        "" | "s" => 1_000_000_000,
+        "m" | "min" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        _ => {
+            return Err(format!(
+                "invalid duration '{spec}' (use e.g. 500ms, 4s, 1.5s, 2m, 1h)"
+            ));
+        }
+    };
+    let (int, frac) = num.split_once('.').unwrap_or((num, ""));
+    let digits_ok = |d: &str| d.bytes().all(|b| b.is_ascii_digit());
+    if (int.is_empty() && frac.is_empty()) || !digits_ok(int) || !digits_ok(frac) {
+        return Err(format!(
+            "invalid duration '{spec}' (use e.g. 500ms, 4s, 1.5s, 2m, 1h)"
+        ));
+    }
+    let too_long = || format!("duration '{spec}' is too long (at most 1 year)");
+    let int: u128 = if int.is_empty() {
+        0
+    } else {
+        int.parse().map_err(|_| too_long())?
+    };
+    // Fractional digits beyond nanoseconds carry no meaning; ignore them rather than overflow.
+    let mut frac_nanos: u128 = 0;
+    let mut scale = nanos_per_unit;
+    for b in frac.bytes().take(18) {
+        scale /= 10;
+        frac_nanos += u128::from(b - b'0') * scale;
+    }
+    let total = int
+        .checked_mul(nanos_per_unit)
+        .and_then(|n| n.checked_add(frac_nanos))
+        .ok_or_else(too_long)?;
+    const YEAR_NANOS: u128 = 366 * 24 * 3_600_000_000_000;
+    if total > YEAR_NANOS {
+        return Err(too_long());
+    }
+    Ok(Duration::from_nanos(total as u64))
+}
+
+/// One step: send `signal`, then wait `wait` for the child to exit before the next step
+/// (`None`: wait as long as it takes; only the last step may do that).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub signal: Signal,
+    pub wait: Option<Duration>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Schedule {
+    steps: Vec<Step>,
+}
+
+impl Schedule {
+    /// Send `signal` and wait for as long as the child takes.
+    pub fn forever(signal: Signal) -> Schedule {
+        Schedule {
+            steps: vec![Step { signal, wait: None }],
+        }
+    }
+
+    /// `--kill-after`: `signal`, then SIGKILL once `after` has passed.
+    pub fn kill_after(signal: Signal, after: Duration) -> Schedule {
+        Schedule {
+            steps: vec![
+                Step {
+                    signal,
+                    wait: Some(after),
+                },
+                Step {
+                    signal: Signal::KILL,
+                    wait: None,
+                },
+            ],
+        }
+    }
+
+    /// `INT/20s/TERM/5s/KILL`. Ending on a duration means SIGKILL when it passes (as
+    /// start-stop-daemon's schedule would give up; a service wrapper must not leave the app
+    /// running instead). Steps after a KILL could never run and are refused.
+    pub fn parse(spec: &str) -> Result<Schedule, String> {
+        let parts: Vec<&str> = spec.split('/').collect();
+        let mut steps = Vec::new();
+        let mut i = 0;
+        while i < parts.len() {
+            let signal = parse_signal(parts[i])
+                .map_err(|e| format!("stop schedule '{spec}': {e}"))?;
+            if steps.last().is_some_and(|s: &Step| s.signal == Signal::KILL) {
+                return Err(format!(
+                    "stop schedule '{spec}': nothing can follow KILL"
+                ));
+            }
+            let wait = match parts.get(i + 1) {
+                Some(d) => Some(
+                    parse_duration(d).map_err(|e| format!("stop schedule '{spec}': {e}"))?,
+                ),
+                None => None,
+            };
+            steps.push(Step { signal, wait });
+            i += 2;
+        }
+        if steps.last().is_some_and(|s| s.wait.is_some() && s.signal != Signal::KILL) {
+            steps.push(Step {
+                signal: Signal::KILL,
+                wait: None,
+            });
+        }
+        if steps.last().is_some_and(|s| s.signal == Signal::KILL) {
+            // Waiting after a SIGKILL is meaningless: the kernel does not negotiate.
+            if let Some(last) = steps.last_mut() {
+                last.wait = None;
+            }
+        }
+        Ok(Schedule { steps })
+    }
+
+    pub fn first_signal(&self) -> Signal {
+        self.steps[0].signal
+    }
+
+    pub fn step(&self, i: usize) -> Option<Step> {
+        self.steps.get(i).copied()
+    }
+
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    /// When step `i`, begun at `started`, gives way to the next one.
+    pub fn deadline(&self, i: usize, started: Instant) -> Option<Instant> {
+        self.steps
+            .get(i)?
+            .wait
+            .and_then(|w| started.checked_add(w))
+    }
+
+    /// Total time from the first signal to the last step, if bounded (for init warnings).
+    pub fn total(&self) -> Option<Duration> {
+        if self.steps.last()?.signal != Signal::KILL {
+            return None;
+        }
+        Some(self.steps.iter().filter_map(|s| s.wait).sum())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("4s"), Ok(Duration::from_secs(4)));
+        assert_eq!(parse_duration("4"), Ok(Duration::from_secs(4)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration(".25s"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        for bad in [
+            "", "-1s", "abc", "1x", "s", ".", "1..2s", "1e3s", "99999999999999999999999999999s",
+            "400d", "9000h",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn schedules() {
+        let s = Schedule::parse("INT/20s/TERM/5s/KILL").unwrap();
+        assert_eq!(s.steps().len(), 3);
+        assert_eq!(s.first_signal(), Signal::INT);
+        assert_eq!(s.total(), Some(Duration::from_secs(25)));
+        // Ending on a duration means KILL after it.
+        let s = Schedule::parse("TERM/5s").unwrap();
+        assert_eq!(s, Schedule::kill_after(Signal::TERM, Duration::from_secs(5)));
+        // A lone signal waits forever.
+        assert_eq!(Schedule::parse("INT").unwrap(), Schedule::forever(Signal::INT));
+        assert_eq!(Schedule::forever(Signal::INT).total(), None);
+        for bad in ["", "INT/x", "FOO/1s", "KILL/1s/TERM", "INT//KILL"] {
+            assert!(Schedule::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn deadlines_are_arithmetic() {
+        let s = Schedule::kill_after(Signal::INT, Duration::from_millis(300));
+        let t0 = Instant::now();
+        assert_eq!(s.deadline(0, t0), Some(t0 + Duration::from_millis(300)));
+        assert_eq!(s.deadline(1, t0), None);
+        assert_eq!(s.deadline(2, t0), None);
+    }
+}

@@ -1,0 +1,488 @@
+//! The supervision loop: one thread, one poll(2), a state enum driven by events.
+//!
+//! sigshim blocks every signal it handles and reads them from a signalfd, so a signal is data
+//! like any other and no code runs inside a signal handler. The loop waits on that descriptor
+//! (and, with log capture, on the child's pipes) with the earliest pending deadline as its
+//! timeout; with nothing pending it sleeps in poll(2) indefinitely, making no system calls while
+//! the service is idle (tini's one-second tick is the habit avoided here).
+//!
+//! The phases follow s6-supervise's table: `Running` until a stop request, `Stopping` through
+//! the schedule's steps, `Finishing` once the main child has ended and whatever it left behind
+//! is being wound down. What is delivered for which signal is decided in `signals`; what a
+//! deadline means in `schedule`; how the end is reported in `exit`.
+
+use crate::child;
+use crate::cli::Config;
+use crate::exit::{self, ChildEnd, Exit};
+use crate::signals::{Action, Signal};
+use std::time::Instant;
+use tracing::{debug, info, warn};
+
+/// A failure of sigshim itself (or of the spawn), with the exit code it maps to.
+#[derive(Debug)]
+pub struct Fatal {
+    pub code: i32,
+    pub message: String,
+}
+
+impl std::fmt::Display for Fatal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+fn internal(what: &str) -> Fatal {
+    Fatal {
+        code: exit::INTERNAL,
+        message: format!("{what}: {}", std::io::Error::last_os_error()),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// The app runs; nobody asked it to stop.
+    Running,
+    /// The stop schedule is at `step`; the next step is due at `next` (`None`: wait).
+    Stopping { step: usize, next: Option<Instant> },
+    /// The main child has ended. Processes it left behind got SIGTERM and get SIGKILL at
+    /// `kill_at`; sigshim exits once none remain.
+    Finishing {
+        end: ChildEnd,
+        kill_at: Option<Instant>,
+    },
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Event {
+    Signal(Signal),
+    ChildEnded(ChildEnd),
+    Deadline,
+}
+
+struct Supervisor<'a> {
+    cfg: &'a Config,
+    /// The main child's PID, which is also its process group ID.
+    pid: i32,
+    phase: Phase,
+    /// Whether sigshim still has children (the main one, or descendants re-parented to it).
+    children_remain: bool,
+    /// SIGKILL has been sent to the whole tree; anything that shows up later gets it too.
+    killing: bool,
+}
+
+pub fn run(cfg: &Config) -> Result<Exit, Fatal> {
+    let sfd = SignalFd::open()?;
+    if cfg.subreaper {
+        // Orphaned descendants are re-parented to the nearest subreaper instead of PID 1, so
+        // sigshim reaps them (no zombies) and can find them at the deadline (prctl(2)).
+        // SAFETY: prctl with integer arguments.
+        if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
+            warn!(
+                "cannot become a child subreaper ({}): orphaned descendants will go to PID 1",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+    let pid = child::spawn(&child::Spec {
+        command: &cfg.command,
+        ignore: &cfg.guard,
+        pdeathsig: cfg.pdeathsig,
+        stdout: None,
+        stderr: None,
+    })
+    .map_err(|e| Fatal {
+        code: e.code,
+        message: e.message,
+    })?;
+    info!(
+        "started {} as pid {pid}",
+        cfg.command[0].to_string_lossy()
+    );
+    let mut sup = Supervisor {
+        cfg,
+        pid,
+        phase: Phase::Running,
+        children_remain: true,
+        killing: false,
+    };
+    let mut siginfo = SigBuf::new();
+    loop {
+        if let Phase::Finishing { end, .. } = sup.phase
+            && !sup.children_remain
+        {
+            return Ok(cfg.policy.exit_for(end));
+        }
+        let now = Instant::now();
+        let due = sup.next_deadline();
+        if due.is_some_and(|d| d <= now) {
+            sup.handle(Event::Deadline, now)?;
+            continue;
+        }
+        let timeout = due.map(|d| d.saturating_duration_since(now));
+        sfd.wait(timeout)?;
+        for &sig in sfd.read(&mut siginfo)? {
+            sup.handle(Event::Signal(sig), Instant::now())?;
+        }
+    }
+}
+
+impl Supervisor<'_> {
+    fn next_deadline(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Running => None,
+            Phase::Stopping { next, .. } => next,
+            Phase::Finishing { kill_at, .. } => kill_at,
+        }
+    }
+
+    fn handle(&mut self, ev: Event, now: Instant) -> Result<(), Fatal> {
+        match (self.phase, ev) {
+            (_, Event::Signal(Signal::CHLD)) => {
+                if let Some(end) = self.reap() {
+                    self.handle(Event::ChildEnded(end), now)?;
+                } else if self.killing && self.children_remain {
+                    // Something re-parented to us after the tree was killed.
+                    self.kill_tree(Signal::KILL);
+                }
+            }
+            (_, Event::Signal(Signal::TSTP)) => {
+                // dumb-init's answer to Ctrl-Z: stop the app, then stop ourselves so the shell
+                // sees the job stopped; the SIGCONT that resumes us is forwarded like any other.
+                self.deliver(Signal::TSTP);
+                // SAFETY: kill on our own PID.
+                unsafe { libc::kill(libc::getpid(), libc::SIGSTOP) };
+            }
+            (phase, Event::Signal(sig)) => {
+                let route = self.cfg.table.route(sig);
+                match (phase, route.stop_request) {
+                    (Phase::Running, true) => self.begin_stop(sig, route.action, now),
+                    (Phase::Stopping { .. }, true) => {
+                        // An operator pressing Ctrl-C twice: deliver again, keep the deadline.
+                        info!("{sig} received again while stopping: delivering again");
+                        self.forward(sig, route.action);
+                    }
+                    _ => self.forward(sig, route.action),
+                }
+            }
+            (Phase::Running | Phase::Stopping { .. }, Event::ChildEnded(end)) => {
+                self.main_ended(end, now);
+            }
+            (Phase::Stopping { step, .. }, Event::Deadline) => self.run_step(step + 1, now),
+            (Phase::Finishing { end, .. }, Event::Deadline) => {
+                warn!(
+                    "processes left behind by pid {} ignored SIGTERM for {:?}: sending SIGKILL",
+                    self.pid, self.cfg.leftover_grace
+                );
+                self.kill_tree(Signal::KILL);
+                self.killing = true;
+                self.phase = Phase::Finishing { end, kill_at: None };
+            }
+            (phase, ev) => {
+                return Err(Fatal {
+                    code: exit::INTERNAL,
+                    message: format!(
+                        "internal error: event {ev:?} in phase {phase:?}; please report this"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn begin_stop(&mut self, sig: Signal, action: Action, now: Instant) {
+        let first = self.cfg.schedule.step(0).map(|s| s.signal);
+        if first == Some(Signal::KILL) {
+            warn!("{sig} received: stop schedule starts with SIGKILL");
+            self.kill_tree(Signal::KILL);
+            self.killing = true;
+        } else {
+            self.forward(sig, action);
+        }
+        self.phase = Phase::Stopping {
+            step: 0,
+            next: self.cfg.schedule.deadline(0, now),
+        };
+    }
+
+    fn run_step(&mut self, step: usize, now: Instant) {
+        let Some(s) = self.cfg.schedule.step(step) else {
+            self.phase = Phase::Stopping { step, next: None };
+            return;
+        };
+        if s.signal == Signal::KILL {
+            warn!(
+                "kill deadline passed: pid {} still running, sending SIGKILL to its process group and descendants",
+                self.pid
+            );
+            self.kill_tree(Signal::KILL);
+            self.killing = true;
+        } else {
+            warn!(
+                "stop step {step}: pid {} still running, sending {}",
+                self.pid, s.signal
+            );
+            self.deliver(s.signal);
+        }
+        self.phase = Phase::Stopping {
+            step,
+            next: self.cfg.schedule.deadline(step, now),
+        };
+    }
+
+    fn forward(&self, received: Signal, action: Action) {
+        match action {
+            Action::Send(sig) => {
+                self.deliver(sig);
+                if sig == received {
+                    info!("{received} received: forwarded");
+                } else {
+                    info!("{received} received: sent {sig}");
+                }
+            }
+            Action::Drop => debug!("{received} received: not forwarded"),
+        }
+    }
+
+    /// Sends to the child's process group, or to the child alone with --single-child.
+    fn deliver(&self, sig: Signal) {
+        let main_alive = !matches!(self.phase, Phase::Finishing { .. });
+        let target = if self.cfg.single_child {
+            if !main_alive {
+                return;
+            }
+            self.pid
+        } else {
+            -self.pid
+        };
+        // Never 0 or -1 (nmap#3498 killed its own caller with kill(0, ...)): the child's PID is
+        // always > 1 because sigshim, its parent, exists.
+        debug_assert!(self.pid > 1);
+        // SAFETY: kill with a PID of our own child or its group.
+        unsafe { libc::kill(target, sig.0) };
+    }
+
+    /// Sends `sig` to the child's process group and to every other descendant (those that
+    /// left the group with setsid/setpgid), found through /proc.
+    fn kill_tree(&self, sig: Signal) {
+        // SAFETY: kill on our child's process group (never 0 or -1, see `deliver`).
+        unsafe { libc::kill(-self.pid, sig.0) };
+        // SAFETY: getpid has no preconditions.
+        let me = unsafe { libc::getpid() };
+        for (pid, pgid) in descendants(me) {
+            if pgid != self.pid {
+                debug!("sending {sig} to descendant {pid} outside the process group");
+                // SAFETY: kill on a descendant of ours, found a moment ago.
+                unsafe { libc::kill(pid, sig.0) };
+            }
+        }
+    }
+
+    /// Reaps every child that has ended (SIGCHLDs coalesce: catatonit#4) and returns the main
+    /// child's end if it was among them.
+    fn reap(&mut self) -> Option<ChildEnd> {
+        let mut main = None;
+        loop {
+            let mut status = 0;
+            // SAFETY: waitpid with a valid status pointer.
+            let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+            if r > 0 {
+                if r == self.pid {
+                    main = ChildEnd::from_wait_status(status);
+                } else {
+                    debug!("reaped orphaned descendant {r}");
+                }
+                continue;
+            }
+            if r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            // 0: children remain, none has ended; ECHILD: no children at all.
+            self.children_remain = r == 0;
+            return main;
+        }
+    }
+
+    fn main_ended(&mut self, end: ChildEnd, now: Instant) {
+        match end {
+            ChildEnd::Exited(c) => info!("pid {} exited with status {c}", self.pid),
+            ChildEnd::Killed(s) => info!("pid {} was killed by {s}", self.pid),
+        }
+        let mut kill_at = None;
+        if self.children_remain && !self.killing {
+            // A service's helpers must not outlive it (the init believes the service is gone).
+            // They get SIGTERM, the signal every program understands, not the app's stop
+            // signal through the rewrite table (dumb-init's trap), then SIGKILL after the grace.
+            info!(
+                "pid {} left processes behind: sending SIGTERM, SIGKILL in {:?}",
+                self.pid, self.cfg.leftover_grace
+            );
+            self.phase = Phase::Finishing { end, kill_at: None };
+            self.kill_tree(Signal::TERM);
+            kill_at = now.checked_add(self.cfg.leftover_grace);
+        }
+        self.phase = Phase::Finishing { end, kill_at };
+    }
+}
+
+/// All descendants of `root` as (pid, process group), from /proc/*/stat. Empty if /proc is
+/// not mounted (then the process-group kill is all sigshim can do).
+fn descendants(root: i32) -> Vec<(i32, i32)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut procs: Vec<(i32, i32, i32)> = Vec::new(); // (pid, ppid, pgid)
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        if let Some((ppid, pgid)) = parse_stat(&stat) {
+            procs.push((pid, ppid, pgid));
+        }
+    }
+    let mut found: Vec<(i32, i32)> = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for &(pid, ppid, pgid) in &procs {
+            if ppid == parent && !found.iter().any(|&(p, _)| p == pid) {
+                found.push((pid, pgid));
+                frontier.push(pid);
+            }
+        }
+    }
+    found
+}
+
+/// (ppid, pgrp) from a /proc/PID/stat line. The command name is in parentheses and may itself
+/// contain spaces and parentheses, so fields are counted after the last ')' (proc(5)).
+fn parse_stat(stat: &str) -> Option<(i32, i32)> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_ascii_whitespace();
+    let _state = fields.next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    let pgid = fields.next()?.parse().ok()?;
+    Some((ppid, pgid))
+}
+
+/// The signal descriptor: every caught signal blocked and read as data.
+struct SignalFd {
+    fd: i32,
+}
+
+struct SigBuf {
+    buf: [libc::signalfd_siginfo; 16],
+    out: Vec<Signal>,
+}
+
+impl SigBuf {
+    fn new() -> SigBuf {
+        SigBuf {
+            // SAFETY: signalfd_siginfo is plain old data; all-zero is a valid value.
+            buf: unsafe { std::mem::zeroed() },
+            out: Vec::with_capacity(16),
+        }
+    }
+}
+
+impl SignalFd {
+    fn open() -> Result<SignalFd, Fatal> {
+        // SAFETY: sigset manipulation on a local, initialised set; sigprocmask and signalfd on
+        // valid pointers. The process is single-threaded, so the mask is the process's mask.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for s in Signal::caught() {
+                libc::sigaddset(&mut set, s.0);
+            }
+            if libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
+                return Err(internal("cannot block signals"));
+            }
+            let fd = libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC);
+            if fd < 0 {
+                return Err(internal("cannot create a signalfd"));
+            }
+            Ok(SignalFd { fd })
+        }
+    }
+
+    /// Blocks until a signal is pending or `timeout` passes.
+    fn wait(&self, timeout: Option<std::time::Duration>) -> Result<(), Fatal> {
+        let ms = match timeout {
+            None => -1,
+            // Round up: waking a millisecond early would only spin back into poll.
+            Some(d) => d
+                .as_nanos()
+                .div_ceil(1_000_000)
+                .min(i32::MAX as u128) as i32,
+        };
+        let mut pfd = libc::pollfd {
+            fd: self.fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: poll on one valid pollfd.
+        let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return Err(internal("poll failed"));
+        }
+        Ok(())
+    }
+
+    /// Reads every pending signal. Signals sigshim sent to itself (a SIGPIPE from a write to a
+    /// closed pipe, its own abort) are dropped: they are not requests from outside.
+    fn read<'b>(&self, b: &'b mut SigBuf) -> Result<&'b [Signal], Fatal> {
+        b.out.clear();
+        // SAFETY: getpid has no preconditions.
+        let me = unsafe { libc::getpid() } as u32;
+        loop {
+            let size = std::mem::size_of::<libc::signalfd_siginfo>();
+            // SAFETY: reading whole siginfo records into a buffer of that type.
+            let n = unsafe {
+                libc::read(
+                    self.fd,
+                    b.buf.as_mut_ptr().cast(),
+                    size * b.buf.len(),
+                )
+            };
+            if n < 0 {
+                match std::io::Error::last_os_error().raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    Some(libc::EAGAIN) => return Ok(&b.out),
+                    _ => return Err(internal("cannot read the signalfd")),
+                }
+            }
+            let count = n as usize / size;
+            for info in &b.buf[..count] {
+                let from_self = info.ssi_pid == me
+                    && (info.ssi_code == libc::SI_USER || info.ssi_code == libc::SI_TKILL);
+                let sig = Signal(info.ssi_signo as i32);
+                if from_self && sig != Signal::CHLD {
+                    debug!("ignoring {sig} sigshim sent itself");
+                    continue;
+                }
+                b.out.push(sig);
+            }
+            if count < b.buf.len() {
+                return Ok(&b.out);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_parsing_survives_odd_names() {
+        let line = "4242 (a) b (c)) S 17 4242 4242 0 -1 4194560 0 0";
+        assert_eq!(parse_stat(line), Some((17, 4242)));
+        assert_eq!(parse_stat("garbage"), None);
+    }
+}
