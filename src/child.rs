@@ -136,13 +136,7 @@ pub fn spawn(spec: &Spec) -> Result<i32, SpawnError> {
     let mut got = 0;
     while got < report.len() {
         // SAFETY: reading into the unfilled tail of a local buffer.
-        let n = unsafe {
-            libc::read(
-                rd,
-                report[got..].as_mut_ptr().cast(),
-                report.len() - got,
-            )
-        };
+        let n = unsafe { libc::read(rd, report[got..].as_mut_ptr().cast(), report.len() - got) };
         if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
             continue;
         }
@@ -179,15 +173,24 @@ pub fn spawn(spec: &Spec) -> Result<i32, SpawnError> {
         },
         STEP_SETPGID => SpawnError {
             code: exit::INTERNAL,
-            message: format!("cannot put the child in its own process group: {}", strip_code(&err)),
+            message: format!(
+                "cannot put the child in its own process group: {}",
+                strip_code(&err)
+            ),
         },
         STEP_PDEATHSIG => SpawnError {
             code: exit::INTERNAL,
-            message: format!("cannot set the child's parent-death signal: {}", strip_code(&err)),
+            message: format!(
+                "cannot set the child's parent-death signal: {}",
+                strip_code(&err)
+            ),
         },
         _ => SpawnError {
             code: exit::INTERNAL,
-            message: format!("cannot set up the child's stdout/stderr: {}", strip_code(&err)),
+            message: format!(
+                "cannot set up the child's stdout/stderr: {}",
+                strip_code(&err)
+            ),
         },
     })
 }
@@ -212,7 +215,11 @@ fn candidates(program: &OsStr) -> Vec<OsString> {
     path.as_bytes()
         .split(|&b| b == b':')
         .map(|dir| {
-            let mut p = if dir.is_empty() { b".".to_vec() } else { dir.to_vec() };
+            let mut p = if dir.is_empty() {
+                b".".to_vec()
+            } else {
+                dir.to_vec()
+            };
             p.push(b'/');
             p.extend_from_slice(bytes);
             OsString::from_vec_bytes(p)
@@ -232,6 +239,40 @@ impl VecBytes for OsString {
     fn from_vec_bytes(v: Vec<u8>) -> Self {
         std::os::unix::ffi::OsStringExt::from_vec(v)
     }
+}
+
+/// The kernel's `struct sigaction` for rt_sigaction(2) (no restorer is needed for SIG_DFL and
+/// SIG_IGN, which never return to user space).
+#[repr(C)]
+struct KernelSigaction {
+    handler: libc::sighandler_t,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+/// Async-signal-safe: one system call on a stack value.
+///
+/// # Safety
+/// `handler` must be SIG_DFL or SIG_IGN.
+unsafe fn set_disposition(sig: i32, handler: libc::sighandler_t) {
+    let act = KernelSigaction {
+        handler,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    // SAFETY: rt_sigaction with a valid pointer to a correctly laid out struct and the
+    // kernel's sigset size (8 bytes).
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            &act as *const KernelSigaction,
+            std::ptr::null_mut::<KernelSigaction>(),
+            8usize,
+        )
+    };
 }
 
 struct ChildArgs<'a> {
@@ -273,7 +314,14 @@ unsafe fn child_after_fork(a: ChildArgs) -> ! {
         // If sigshim is SIGKILLed, the app must not run on unsupervised. The parent may already
         // have died between fork and prctl; then the kernel will never send the signal, so
         // check getppid() afterwards and deliver it ourselves (prctl(2)).
-        if libc::prctl(libc::PR_SET_PDEATHSIG, a.pdeathsig as libc::c_ulong, 0, 0, 0) != 0 {
+        if libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            a.pdeathsig as libc::c_ulong,
+            0,
+            0,
+            0,
+        ) != 0
+        {
             fail(STEP_PDEATHSIG);
         }
         if libc::getppid() != a.parent {
@@ -285,19 +333,16 @@ unsafe fn child_after_fork(a: ChildArgs) -> ! {
         // inherited SIG_IGN survives it: a shell's `cmd &` ignores INT and QUIT, Rust ignores
         // PIPE), then the guard's deliberate ignores, then an empty mask (sigshim blocks the
         // signals it reads through signalfd, and the mask survives execve too).
-        let mut act: libc::sigaction = std::mem::zeroed();
-        act.sa_sigaction = libc::SIG_DFL;
-        libc::sigemptyset(&mut act.sa_mask);
+        // The raw system call, because glibc's sigaction() refuses its two internal RT signals
+        // (32, 33) with EINVAL, and an ignore inherited on those would otherwise survive.
         for sig in 1..=a.max_sig {
             if sig == libc::SIGKILL || sig == libc::SIGSTOP {
                 continue;
             }
-            // glibc refuses its two internal RT signals with EINVAL; nothing to reset there.
-            libc::sigaction(sig, &act, std::ptr::null_mut());
+            set_disposition(sig, libc::SIG_DFL);
         }
-        act.sa_sigaction = libc::SIG_IGN;
         for &sig in a.ignore {
-            libc::sigaction(sig, &act, std::ptr::null_mut());
+            set_disposition(sig, libc::SIG_IGN);
         }
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);

@@ -143,8 +143,15 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Parsed {
     let args = match Args::try_parse_from(args) {
         Ok(a) => a,
         Err(e) => {
-            let code = if e.use_stderr() { crate::exit::USAGE } else { 0 };
-            let text = if e.use_stderr() {
+            let code = if e.use_stderr() {
+                crate::exit::USAGE
+            } else {
+                0
+            };
+            let text = if e.kind() == clap::error::ErrorKind::MissingRequiredArgument {
+                "sigshim: usage: missing PROGRAM (sigshim [OPTIONS] -- PROGRAM [ARGS...])\n"
+                    .to_string()
+            } else if e.use_stderr() {
                 // clap's first line is the one naming the problem; keep our message shape.
                 let rendered = e.to_string();
                 let first = rendered.lines().next().unwrap_or("invalid arguments");
@@ -191,7 +198,11 @@ fn validate(a: Args) -> Result<Config, String> {
         .map(|r| parse_rewrite(r).map_err(|e| format!("--rewrite: {e}")))
         .collect::<Result<Vec<Rewrite>, _>>()?;
     let table = Table::new(&stop_on, schedule.first_signal(), &rewrites);
-    let guard = if a.no_guard { Vec::new() } else { table.guard() };
+    let guard = if a.no_guard {
+        Vec::new()
+    } else {
+        table.guard()
+    };
     let pdeathsig = sig("--pdeathsig", &a.pdeathsig)?;
     let deadline = schedule.steps().iter().find_map(|s| s.wait);
     let leftover_grace = match &a.leftover_grace {
@@ -228,7 +239,9 @@ mod tests {
     use super::*;
 
     fn run(args: &[&str]) -> Result<Config, (String, i32)> {
-        let it = std::iter::once("sigshim").chain(args.iter().copied()).map(OsString::from);
+        let it = std::iter::once("sigshim")
+            .chain(args.iter().copied())
+            .map(OsString::from);
         match parse(it) {
             Parsed::Run(c) => Ok(*c),
             Parsed::Print { text, code } => Err((text, code)),

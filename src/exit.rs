@@ -103,7 +103,10 @@ mod tests {
     fn policy() {
         let p = Policy::default();
         assert_eq!(p.exit_for(ChildEnd::Exited(3)), Exit::Code(3));
-        assert_eq!(p.exit_for(ChildEnd::Killed(Signal::TERM)), Exit::Signal(Signal::TERM));
+        assert_eq!(
+            p.exit_for(ChildEnd::Killed(Signal::TERM)),
+            Exit::Signal(Signal::TERM)
+        );
         let p = Policy {
             code_on_signal: true,
             success: vec![143],
@@ -115,8 +118,14 @@ mod tests {
 
     #[test]
     fn decodes_wait_status() {
-        assert_eq!(ChildEnd::from_wait_status(7 << 8), Some(ChildEnd::Exited(7)));
-        assert_eq!(ChildEnd::from_wait_status(15), Some(ChildEnd::Killed(Signal::TERM)));
+        assert_eq!(
+            ChildEnd::from_wait_status(7 << 8),
+            Some(ChildEnd::Exited(7))
+        );
+        assert_eq!(
+            ChildEnd::from_wait_status(15),
+            Some(ChildEnd::Killed(Signal::TERM))
+        );
         assert_eq!(ChildEnd::from_wait_status(0x7f | (19 << 8)), None);
     }
 }

@@ -103,23 +103,27 @@ impl Schedule {
         let mut steps = Vec::new();
         let mut i = 0;
         while i < parts.len() {
-            let signal = parse_signal(parts[i])
-                .map_err(|e| format!("stop schedule '{spec}': {e}"))?;
-            if steps.last().is_some_and(|s: &Step| s.signal == Signal::KILL) {
-                return Err(format!(
-                    "stop schedule '{spec}': nothing can follow KILL"
-                ));
+            let signal =
+                parse_signal(parts[i]).map_err(|e| format!("stop schedule '{spec}': {e}"))?;
+            if steps
+                .last()
+                .is_some_and(|s: &Step| s.signal == Signal::KILL)
+            {
+                return Err(format!("stop schedule '{spec}': nothing can follow KILL"));
             }
             let wait = match parts.get(i + 1) {
-                Some(d) => Some(
-                    parse_duration(d).map_err(|e| format!("stop schedule '{spec}': {e}"))?,
-                ),
+                Some(d) => {
+                    Some(parse_duration(d).map_err(|e| format!("stop schedule '{spec}': {e}"))?)
+                }
                 None => None,
             };
             steps.push(Step { signal, wait });
             i += 2;
         }
-        if steps.last().is_some_and(|s| s.wait.is_some() && s.signal != Signal::KILL) {
+        if steps
+            .last()
+            .is_some_and(|s| s.wait.is_some() && s.signal != Signal::KILL)
+        {
             steps.push(Step {
                 signal: Signal::KILL,
                 wait: None,
@@ -148,10 +152,7 @@ impl Schedule {
 
     /// When step `i`, begun at `started`, gives way to the next one.
     pub fn deadline(&self, i: usize, started: Instant) -> Option<Instant> {
-        self.steps
-            .get(i)?
-            .wait
-            .and_then(|w| started.checked_add(w))
+        self.steps.get(i)?.wait.and_then(|w| started.checked_add(w))
     }
 
     /// Total time from the first signal to the last step, if bounded (for init warnings).
@@ -178,8 +179,17 @@ mod tests {
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
         for bad in [
-            "", "-1s", "abc", "1x", "s", ".", "1..2s", "1e3s", "99999999999999999999999999999s",
-            "400d", "9000h",
+            "",
+            "-1s",
+            "abc",
+            "1x",
+            "s",
+            ".",
+            "1..2s",
+            "1e3s",
+            "99999999999999999999999999999s",
+            "400d",
+            "9000h",
         ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
         }
@@ -193,9 +203,15 @@ mod tests {
         assert_eq!(s.total(), Some(Duration::from_secs(25)));
         // Ending on a duration means KILL after it.
         let s = Schedule::parse("TERM/5s").unwrap();
-        assert_eq!(s, Schedule::kill_after(Signal::TERM, Duration::from_secs(5)));
+        assert_eq!(
+            s,
+            Schedule::kill_after(Signal::TERM, Duration::from_secs(5))
+        );
         // A lone signal waits forever.
-        assert_eq!(Schedule::parse("INT").unwrap(), Schedule::forever(Signal::INT));
+        assert_eq!(
+            Schedule::parse("INT").unwrap(),
+            Schedule::forever(Signal::INT)
+        );
         assert_eq!(Schedule::forever(Signal::INT).total(), None);
         for bad in ["", "INT/x", "FOO/1s", "KILL/1s/TERM", "INT//KILL"] {
             assert!(Schedule::parse(bad).is_err(), "{bad:?} accepted");

@@ -82,7 +82,12 @@ impl Signal {
     pub fn is_synchronous_fault(self) -> bool {
         matches!(
             self.0,
-            libc::SIGSEGV | libc::SIGBUS | libc::SIGFPE | libc::SIGILL | libc::SIGTRAP | libc::SIGSYS
+            libc::SIGSEGV
+                | libc::SIGBUS
+                | libc::SIGFPE
+                | libc::SIGILL
+                | libc::SIGTRAP
+                | libc::SIGSYS
         )
     }
 
@@ -143,7 +148,9 @@ pub fn parse_signal(spec: &str) -> Result<Signal, String> {
         return Err("empty signal name".into());
     }
     if s.bytes().all(|b| b.is_ascii_digit()) {
-        let n: i32 = s.parse().map_err(|_| format!("signal number '{spec}' is out of range"))?;
+        let n: i32 = s
+            .parse()
+            .map_err(|_| format!("signal number '{spec}' is out of range"))?;
         return check_range(n, spec);
     }
     let upper = s.to_ascii_uppercase();
@@ -223,7 +230,9 @@ pub fn parse_rewrite(spec: &str) -> Result<Rewrite, String> {
         .ok_or_else(|| format!("rewrite '{spec}' must look like FROM:TO, e.g. HUP:USR2"))?;
     let from = parse_signal(from)?;
     if from.is_uncatchable() {
-        return Err(format!("cannot rewrite {from}: it cannot be caught (signal(7))"));
+        return Err(format!(
+            "cannot rewrite {from}: it cannot be caught (signal(7))"
+        ));
     }
     if from == Signal::CHLD {
         return Err("cannot rewrite SIGCHLD: sigshim needs it to reap its children".into());
@@ -335,7 +344,9 @@ mod tests {
         assert_eq!(r.from, Signal::HUP);
         assert_eq!(r.to, Action::Send(Signal(libc::SIGUSR2)));
         assert_eq!(parse_rewrite("hup:IGNORE").unwrap().to, Action::Drop);
-        for bad in ["KILL:INT", "STOP:INT", "CHLD:INT", "SEGV:INT", "HUP", "HUP:FOO"] {
+        for bad in [
+            "KILL:INT", "STOP:INT", "CHLD:INT", "SEGV:INT", "HUP", "HUP:FOO",
+        ] {
             assert!(parse_rewrite(bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -345,7 +356,10 @@ mod tests {
         let t = Table::new(&[Signal::TERM, Signal::INT], Signal::INT, &[]);
         assert_eq!(
             t.route(Signal::TERM),
-            Route { action: Action::Send(Signal::INT), stop_request: true }
+            Route {
+                action: Action::Send(Signal::INT),
+                stop_request: true
+            }
         );
         assert_eq!(t.guard(), vec![Signal::TERM]);
         // The default: TERM is delivered as itself; INT is translated to TERM and guarded.

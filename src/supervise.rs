@@ -94,10 +94,7 @@ pub fn run(cfg: &Config) -> Result<Exit, Fatal> {
         code: e.code,
         message: e.message,
     })?;
-    info!(
-        "started {} as pid {pid}",
-        cfg.command[0].to_string_lossy()
-    );
+    info!("started {} as pid {pid}", cfg.command[0].to_string_lossy());
     let mut sup = Supervisor {
         cfg,
         pid,
@@ -310,13 +307,19 @@ impl Supervisor<'_> {
         let mut kill_at = None;
         if self.children_remain && !self.killing {
             // A service's helpers must not outlive it (the init believes the service is gone).
-            // They get SIGTERM, the signal every program understands, not the app's stop
-            // signal through the rewrite table (dumb-init's trap), then SIGKILL after the grace.
+            // They get the app's own stop signal and SIGTERM, the signal every program
+            // understands (the guard may have left TERM ignored in them; a shell's background
+            // jobs ignore INT), never through the rewrite table (dumb-init's trap); then
+            // SIGKILL after the grace.
+            let stop = self.cfg.schedule.first_signal();
             info!(
-                "pid {} left processes behind: sending SIGTERM, SIGKILL in {:?}",
+                "pid {} left processes behind: sending {stop} and SIGTERM, SIGKILL in {:?}",
                 self.pid, self.cfg.leftover_grace
             );
             self.phase = Phase::Finishing { end, kill_at: None };
+            if stop != Signal::TERM && stop != Signal::KILL {
+                self.kill_tree(stop);
+            }
             self.kill_tree(Signal::TERM);
             kill_at = now.checked_add(self.cfg.leftover_grace);
         }
@@ -416,10 +419,7 @@ impl SignalFd {
         let ms = match timeout {
             None => -1,
             // Round up: waking a millisecond early would only spin back into poll.
-            Some(d) => d
-                .as_nanos()
-                .div_ceil(1_000_000)
-                .min(i32::MAX as u128) as i32,
+            Some(d) => d.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32,
         };
         let mut pfd = libc::pollfd {
             fd: self.fd,
@@ -443,13 +443,7 @@ impl SignalFd {
         loop {
             let size = std::mem::size_of::<libc::signalfd_siginfo>();
             // SAFETY: reading whole siginfo records into a buffer of that type.
-            let n = unsafe {
-                libc::read(
-                    self.fd,
-                    b.buf.as_mut_ptr().cast(),
-                    size * b.buf.len(),
-                )
-            };
+            let n = unsafe { libc::read(self.fd, b.buf.as_mut_ptr().cast(), size * b.buf.len()) };
             if n < 0 {
                 match std::io::Error::last_os_error().raw_os_error() {
                     Some(libc::EINTR) => continue,

@@ -1,0 +1,485 @@
+//! The core contract, against the real binary: stop translation, the child's clean signal
+//! state, the direct-delivery guard, the kill deadline, exit fidelity, forwarding, reaping,
+//! the parent-death signal and usage errors.
+
+mod support;
+
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::*;
+
+fn marker_path(name: &str) -> std::path::PathBuf {
+    temp_dir(name).join("marker")
+}
+
+/// 1. The legacy app (traps only INT) cleans up when sigshim --stop-signal INT gets TERM, and
+///    sigshim exits with the app's outcome.
+#[test]
+fn legacy_app_cleans_up_on_term() {
+    let marker = marker_path("legacy");
+    let m = marker.to_str().unwrap();
+    let mut run = Run::sigshim(&["--stop-signal", "INT", "--", probe(), "legacy", m]);
+    run.expect("ready");
+    run.signal(libc::SIGTERM);
+    run.expect("cleanup");
+    run.expect("clean-exit");
+    let st = run.wait();
+    assert_eq!(st.code(), Some(0), "{st:?}");
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "clean\n");
+    run.assert_nothing_left();
+
+    // Without sigshim the same app dies of TERM and never cleans up: the problem is real.
+    let marker = marker_path("legacy-bare");
+    let mut bare = Command::new(probe());
+    bare.args(["legacy", marker.to_str().unwrap()]);
+    let mut bare = Run::start(bare);
+    bare.expect("ready");
+    bare.signal(libc::SIGTERM);
+    let st = bare.wait();
+    assert_eq!(st.signal(), Some(libc::SIGTERM));
+    assert!(!marker.exists());
+}
+
+/// 2. Started from a shell that ignores INT, with several signals blocked, the app still gets
+///    an empty mask and only the guard's ignores, and receives the INT.
+#[test]
+fn child_starts_with_clean_signal_state() {
+    let marker = marker_path("mask");
+    let script = format!(
+        "trap '' INT; exec {} --stop-signal INT -- {} status legacy {}",
+        sigshim(),
+        probe(),
+        marker.display()
+    );
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", &script]);
+    // SAFETY: pre_exec runs async-signal-safe calls only (sigset manipulation, sigprocmask,
+    // signal).
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for s in [
+                libc::SIGUSR1,
+                libc::SIGUSR2,
+                libc::SIGHUP,
+                libc::SIGINT,
+                libc::SIGWINCH,
+            ] {
+                libc::sigaddset(&mut set, s);
+            }
+            libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            libc::signal(libc::SIGQUIT, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut run = Run::start(cmd);
+    let status = run.expect("SigBlk=");
+    // Only TERM (bit 15 = 0x4000), the signal translated away, is ignored; nothing is blocked.
+    assert_eq!(
+        status,
+        "SigBlk=0000000000000000 SigIgn=0000000000004000",
+        "{}",
+        run.stderr()
+    );
+    run.expect("ready");
+    run.signal(libc::SIGTERM);
+    run.expect("cleanup");
+    assert_eq!(run.wait().code(), Some(0));
+    assert!(marker.exists());
+}
+
+/// 3. A control-group kill: TERM reaches the app directly and sigshim at the same moment.
+///    The guard keeps the app alive to clean up; with --no-guard it dies uncleanly.
+#[test]
+fn guard_survives_control_group_kill() {
+    for guard in [true, false] {
+        let marker = marker_path("cgroup");
+        let m = marker.to_str().unwrap();
+        let mut args = vec!["--stop-signal", "INT"];
+        if !guard {
+            args.push("--no-guard");
+        }
+        args.extend(["--", probe(), "legacy", m]);
+        let mut run = Run::sigshim(&args);
+        let app = field(&run.expect("ready"), "pid");
+        // The app first: a fatal TERM takes effect as it is sent, so this order is the worst
+        // case for the app (systemd signals the processes of a cgroup in no fixed order).
+        kill(app, libc::SIGTERM);
+        run.signal(libc::SIGTERM);
+        let st = run.wait();
+        if guard {
+            assert_eq!(st.code(), Some(0), "{st:?} {}", run.stderr());
+            assert!(marker.exists(), "no cleanup with the guard");
+        } else {
+            assert_eq!(st.signal(), Some(libc::SIGTERM), "{st:?}");
+            assert!(
+                !marker.exists(),
+                "cleanup ran although TERM reached the app"
+            );
+        }
+        run.assert_nothing_left();
+    }
+}
+
+/// 4. A child ignoring the stop signal is SIGKILLed at the deadline with its grandchildren,
+///    including one that called setsid(); a child that exits soon after the stop signal ends
+///    sigshim at once.
+#[test]
+fn kill_deadline_takes_the_whole_tree() {
+    let mut run = Run::sigshim(&["--kill-after", "300ms", "--", probe(), "ignore-stop"]);
+    let ready = run.expect("ready");
+    let line = run.expect("grandchildren");
+    let (child, a, b) = (
+        field(&ready, "pid"),
+        field(&line, "group"),
+        field(&line, "setsid"),
+    );
+    let t0 = Instant::now();
+    run.signal(libc::SIGTERM);
+    let st = run.wait();
+    let took = t0.elapsed();
+    assert_eq!(st.signal(), Some(libc::SIGKILL), "{st:?}\n{}", run.stderr());
+    assert!(
+        took >= Duration::from_millis(300),
+        "killed before the deadline: {took:?}"
+    );
+    assert!(took < Duration::from_secs(5), "deadline overran: {took:?}");
+    for pid in [child, a, b] {
+        assert!(is_zombie_or_gone(pid), "pid {pid} survived");
+    }
+    run.assert_nothing_left();
+    assert!(
+        run.stderr().contains("kill deadline passed"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn stop_ends_when_the_child_exits() {
+    let mut run = Run::sigshim(&[
+        "--stop-signal",
+        "INT",
+        "--kill-after",
+        "10s",
+        "--",
+        probe(),
+        "legacy",
+        "",
+        "50",
+    ]);
+    run.expect("ready");
+    let t0 = Instant::now();
+    run.signal(libc::SIGTERM);
+    let st = run.wait();
+    let took = t0.elapsed();
+    assert_eq!(st.code(), Some(0));
+    assert!(took >= Duration::from_millis(50), "{took:?}");
+    // The deadline is 10 s; exiting right after the app's 50 ms shows no fixed wait.
+    assert!(took < Duration::from_secs(3), "sigshim lingered: {took:?}");
+}
+
+/// 5. Exit codes pass through; death by signal is reproduced; the remaps work.
+#[test]
+fn exit_codes_pass_through() {
+    for code in 0..=255 {
+        let st = Command::new(sigshim())
+            .args(["--", probe(), "exit", &code.to_string()])
+            .status()
+            .unwrap();
+        assert_eq!(st.code(), Some(code), "exit {code}");
+    }
+}
+
+#[test]
+fn death_by_signal_is_reproduced() {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGKILL, libc::SIGQUIT] {
+        let st = Command::new(sigshim())
+            .args(["--", probe(), "raise", &sig.to_string()])
+            .status()
+            .unwrap();
+        assert_eq!(st.signal(), Some(sig), "{st:?}");
+        assert!(
+            !st.core_dumped(),
+            "sigshim left a core of its own for {sig}"
+        );
+        let st = Command::new(sigshim())
+            .args([
+                "--exit-code-on-signal",
+                "--",
+                probe(),
+                "raise",
+                &sig.to_string(),
+            ])
+            .status()
+            .unwrap();
+        assert_eq!(st.code(), Some(128 + sig), "{st:?}");
+    }
+    let st = Command::new(sigshim())
+        .args(["--success-exit", "143", "--", probe(), "exit", "143"])
+        .status()
+        .unwrap();
+    assert_eq!(st.code(), Some(0));
+    let st = Command::new(sigshim())
+        .args([
+            "--exit-code-on-signal",
+            "--success-exit",
+            "143",
+            "--",
+            probe(),
+            "raise",
+            "15",
+        ])
+        .status()
+        .unwrap();
+    assert_eq!(st.code(), Some(0));
+}
+
+/// 6. Rewrites apply; other signals pass unchanged; the group gets them unless --single-child.
+#[test]
+fn forwarding_and_rewrite() {
+    let rtmin3 = libc::SIGRTMIN() + 3;
+    let mut run = Run::sigshim(&["--rewrite", "HUP:USR2", "--", probe(), "signals"]);
+    run.expect("ready");
+    run.signal(libc::SIGHUP);
+    run.expect(&format!("child got {}", libc::SIGUSR2));
+    for sig in [libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH, rtmin3] {
+        run.signal(sig);
+        let line = run.expect("child got");
+        assert_eq!(line, format!("child got {sig}"));
+    }
+    run.signal(libc::SIGTERM);
+    assert_eq!(run.wait().code(), Some(0));
+    assert!(
+        !run.seen.contains(&format!("child got {}", libc::SIGHUP)),
+        "HUP leaked through: {:?}",
+        run.seen
+    );
+}
+
+#[test]
+fn group_or_single_child() {
+    for single in [false, true] {
+        let mut args = vec![];
+        if single {
+            args.push("--single-child");
+        }
+        args.extend(["--", probe(), "signals", "--grandchild"]);
+        let mut run = Run::sigshim(&args);
+        run.expect_any_order("ready pid=");
+        let grandchild = field(&run.expect_any_order("gc ready"), "pid");
+        run.signal(libc::SIGUSR1);
+        run.expect(&format!("child got {}", libc::SIGUSR1));
+        // Ask the grandchild directly for USR2. A USR1 queued to it by sigshim's kill (which
+        // completed before the child could print) is delivered first, lower number first.
+        kill(grandchild, libc::SIGUSR2);
+        run.expect(&format!("gc got {}", libc::SIGUSR2));
+        let gc_got_usr1 = run.seen.contains(&format!("gc got {}", libc::SIGUSR1));
+        assert_eq!(gc_got_usr1, !single, "single={single}: {:?}", run.seen);
+        kill(grandchild, libc::SIGTERM);
+        run.signal(libc::SIGTERM);
+        run.wait();
+        run.assert_nothing_left();
+    }
+}
+
+/// 7. Orphans re-parented to sigshim are reaped.
+#[test]
+fn orphans_are_reaped() {
+    let mut run = Run::sigshim(&["--", probe(), "orphan"]);
+    let orphan = field(&run.expect_any_order("orphan pid="), "pid");
+    run.expect_any_order("ready");
+    assert!(
+        eventually(Duration::from_secs(5), || !std::path::Path::new(&format!(
+            "/proc/{orphan}"
+        ))
+        .exists()),
+        "orphan {orphan} left as a zombie (zombie: {})",
+        is_zombie(orphan)
+    );
+    run.signal(libc::SIGTERM);
+    assert_eq!(run.wait().code(), Some(0));
+}
+
+#[test]
+fn as_pid1_of_a_namespace() {
+    if !require_root("PID-namespace test") {
+        return;
+    }
+    let marker = marker_path("pid1");
+    let mut cmd = Command::new("unshare");
+    cmd.args([
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        sigshim(),
+        "--stop-signal",
+        "INT",
+        "--",
+    ])
+    .arg(probe())
+    .args(["legacy", marker.to_str().unwrap()]);
+    let mut run = Run::start(cmd);
+    let ready = run.expect("ready");
+    assert_eq!(
+        field(&ready, "pid"),
+        2,
+        "sigshim is not PID 1 in the namespace"
+    );
+    // The namespace's PID 1 is sigshim; signal it through unshare's child from outside.
+    let ns_init = eventually_value(Duration::from_secs(5), || {
+        children_of(run.pid()).first().copied().ok_or(())
+    })
+    .expect("sigshim under unshare");
+    kill(ns_init, libc::SIGTERM);
+    run.expect("cleanup");
+    assert_eq!(run.wait().code(), Some(0), "{}", run.stderr());
+    assert!(marker.exists());
+    run.assert_nothing_left();
+
+    // Orphans inside the namespace are reaped by sigshim as PID 1.
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--mount-proc", sigshim(), "--"])
+        .arg(probe())
+        .arg("orphan");
+    let mut run = Run::start(cmd);
+    run.expect_any_order("orphan pid=");
+    run.expect_any_order("ready");
+    let ns_init = children_of(run.pid())[0];
+    // The orphan's host PID is not what it printed; look for zombies under sigshim instead.
+    assert!(
+        eventually(Duration::from_secs(5), || children_of(ns_init)
+            .iter()
+            .all(|&p| !is_zombie(p))),
+        "zombie left under sigshim as PID 1"
+    );
+    kill(ns_init, libc::SIGTERM);
+    assert_eq!(run.wait().code(), Some(0));
+}
+
+fn children_of(parent: i32) -> Vec<i32> {
+    std::fs::read_to_string(format!("/proc/{parent}/task/{parent}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// 8. SIGKILL to sigshim takes the child with it.
+#[test]
+fn child_dies_with_sigshim() {
+    let mut run = Run::sigshim(&["--", probe(), "signals"]);
+    let child = field(&run.expect("ready"), "pid");
+    run.signal(libc::SIGKILL);
+    assert_eq!(run.wait().signal(), Some(libc::SIGKILL));
+    assert!(
+        eventually(Duration::from_secs(5), || is_zombie_or_gone(child)),
+        "child {child} outlived sigshim"
+    );
+}
+
+/// 9. Bad input: usage errors exit 2 naming the problem; exec failures 127/126.
+#[test]
+fn usage_errors() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--stop-signal", "NOSUCH", "true"], "NOSUCH"),
+        (&["--rewrite", "KILL:INT", "true"], "SIGKILL"),
+        (&["--kill-after", "-1s", "true"], "-1s"),
+        (&["--kill-after", "abc", "true"], "abc"),
+        (&[], "PROGRAM"),
+        (&["--stop-schedule", "INT/x", "true"], "INT/x"),
+    ];
+    for (args, names) in cases {
+        let mut run = Run::sigshim(args);
+        let st = run.wait();
+        let err = run.stderr();
+        assert_eq!(st.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(names),
+            "{args:?}: message does not name {names}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        run.assert_nothing_left();
+    }
+}
+
+#[test]
+fn exec_failures() {
+    let dir = temp_dir("exec");
+    let plain = dir.join("not-executable");
+    std::fs::write(&plain, "#!/bin/sh\n").unwrap();
+    let cases: &[(&str, i32)] = &[
+        ("no-such-program-anywhere", 127),
+        ("/no/such/path", 127),
+        (dir.to_str().unwrap(), 126),
+        (plain.to_str().unwrap(), 126),
+    ];
+    for (prog, code) in cases {
+        let mut run = Run::sigshim(&["--", prog]);
+        let st = run.wait();
+        let err = run.stderr();
+        assert_eq!(st.code(), Some(*code), "{prog}: {err}");
+        assert!(err.starts_with("sigshim: fatal: cannot exec"), "{err}");
+        assert!(err.contains(prog), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        run.assert_nothing_left();
+    }
+}
+
+/// A second stop request is delivered again without resetting the deadline.
+#[test]
+fn second_stop_request_keeps_the_deadline() {
+    // The probe exits on TERM, so stop it with USR1, which it merely reports.
+    let mut run = Run::sigshim(&[
+        "--stop-signal",
+        "USR1",
+        "--kill-after",
+        "400ms",
+        "--",
+        probe(),
+        "signals",
+    ]);
+    run.expect("ready");
+    let t0 = Instant::now();
+    run.signal(libc::SIGTERM);
+    run.expect(&format!("child got {}", libc::SIGUSR1));
+    run.signal(libc::SIGINT);
+    run.expect(&format!("child got {}", libc::SIGUSR1));
+    let st = run.wait();
+    let took = t0.elapsed();
+    assert_eq!(st.signal(), Some(libc::SIGKILL));
+    assert!(took >= Duration::from_millis(400), "{took:?}");
+    assert!(
+        took < Duration::from_secs(3),
+        "deadline was reset or overran: {took:?}"
+    );
+}
+
+/// A stop schedule escalates step by step.
+#[test]
+fn stop_schedule_escalates() {
+    let mut run = Run::sigshim(&[
+        "--stop-schedule",
+        "USR1/200ms/USR2/200ms/KILL",
+        "--",
+        probe(),
+        "signals",
+    ]);
+    run.expect("ready");
+    run.signal(libc::SIGTERM);
+    run.expect(&format!("child got {}", libc::SIGUSR1));
+    run.expect(&format!("child got {}", libc::SIGUSR2));
+    assert_eq!(run.wait().signal(), Some(libc::SIGKILL));
+}
+
+/// Processes the app leaves behind when it exits do not outlive it.
+#[test]
+fn leftovers_do_not_outlive_the_app() {
+    let script = format!("{} ignore-stop & exec {} exit 3", probe(), probe());
+    let mut run = Run::sigshim(&["--leftover-grace", "200ms", "--", "sh", "-c", &script]);
+    let st = run.wait();
+    assert_eq!(st.code(), Some(3), "{}", run.stderr());
+    run.assert_nothing_left();
+}

@@ -1,0 +1,308 @@
+//! Shared harness for the integration tests: run the real sigshim binary over the probe,
+//! synchronise on the probe's lines, and clean up whatever a failing test leaves behind.
+//!
+//! Every process a test starts carries a unique `SIGSHIM_TEST_TAG` in its environment (children
+//! inherit it), so "nothing is left running" is checked by looking for that tag in
+//! /proc/*/environ, and the watchdog in `Drop` can kill stragglers of a failed test.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const TIMEOUT: Duration = Duration::from_secs(15);
+
+pub fn sigshim() -> &'static str {
+    env!("CARGO_BIN_EXE_sigshim")
+}
+
+pub fn probe() -> &'static str {
+    env!("CARGO_BIN_EXE_sigshim-probe")
+}
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+pub fn unique_tag() -> String {
+    format!(
+        "t{}-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::SeqCst),
+        Instant::now().elapsed().as_nanos()
+    )
+}
+
+/// A running sigshim (or any command) with its stdout read line by line.
+pub struct Run {
+    pub child: Child,
+    pub tag: String,
+    desc: String,
+    lines: Receiver<String>,
+    pub seen: Vec<String>,
+    stderr: Arc<Mutex<String>>,
+    status: Option<ExitStatus>,
+}
+
+impl Run {
+    /// `sigshim ARGS...` with stdout piped.
+    pub fn sigshim(args: &[&str]) -> Run {
+        let mut cmd = Command::new(sigshim());
+        cmd.args(args);
+        Run::start(cmd)
+    }
+
+    pub fn start(mut cmd: Command) -> Run {
+        let tag = unique_tag();
+        let desc = format!("{cmd:?}");
+        cmd.env("SIGSHIM_TEST_TAG", &tag)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {desc}: {e}"));
+        let (tx, lines) = channel();
+        let out = child.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut err = child.stderr.take().expect("stderr");
+        let sink = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            loop {
+                match err.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => sink
+                        .lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n])),
+                }
+            }
+        });
+        Run {
+            child,
+            tag,
+            desc,
+            lines,
+            seen: Vec::new(),
+            stderr,
+            status: None,
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    fn context(&self) -> String {
+        format!(
+            "command: {}\nstatus: {:?}\nstdout so far:\n  {}\nstderr:\n{}",
+            self.desc,
+            self.status,
+            self.seen.join("\n  "),
+            self.stderr()
+        )
+    }
+
+    /// Waits for the next line containing `needle` and returns it.
+    pub fn expect(&mut self, needle: &str) -> String {
+        self.try_expect(needle, TIMEOUT)
+            .unwrap_or_else(|| panic!("no line containing {needle:?}\n{}", self.context()))
+    }
+
+    /// Like `expect`, but also satisfied by a line already seen (for lines whose order
+    /// relative to others is not fixed, e.g. from two processes).
+    pub fn expect_any_order(&mut self, needle: &str) -> String {
+        match self.seen.iter().find(|l| l.contains(needle)) {
+            Some(l) => l.clone(),
+            None => self.expect(needle),
+        }
+    }
+
+    pub fn try_expect(&mut self, needle: &str, timeout: Duration) -> Option<String> {
+        let end = Instant::now() + timeout;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return Some(line);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Every line up to EOF (the command must be exiting).
+    pub fn rest(&mut self) -> Vec<String> {
+        let end = Instant::now() + TIMEOUT;
+        while let Ok(line) = self
+            .lines
+            .recv_timeout(end.saturating_duration_since(Instant::now()))
+        {
+            self.seen.push(line);
+        }
+        self.seen.clone()
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill on a PID we started and have not reaped.
+        unsafe { libc::kill(self.pid(), sig) };
+    }
+
+    /// Waits for the command to exit (watchdog: panics with context after `timeout`).
+    pub fn wait_for(&mut self, timeout: Duration) -> ExitStatus {
+        let end = Instant::now() + timeout;
+        loop {
+            if let Some(st) = self.child.try_wait().expect("try_wait") {
+                self.status = Some(st);
+                return st;
+            }
+            if Instant::now() > end {
+                panic!("did not exit within {timeout:?}\n{}", self.context());
+            }
+            std::thread::sleep(Duration::from_millis(2)); // polling interval of a bounded wait
+        }
+    }
+
+    pub fn wait(&mut self) -> ExitStatus {
+        self.wait_for(TIMEOUT)
+    }
+
+    /// Asserts that no process carrying this run's tag is still alive.
+    pub fn assert_nothing_left(&self) {
+        let left = eventually_value(Duration::from_secs(5), || {
+            let l = leftovers(&self.tag);
+            l.is_empty().then_some(()).ok_or(l)
+        });
+        if let Err(left) = left {
+            panic!("processes left running: {left:?}\n{}", self.context());
+        }
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        if self.status.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        for pid in leftovers(&self.tag) {
+            // SAFETY: kill on a process that carries this test's unique tag.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+/// PIDs of live (non-zombie) processes whose environment holds SIGSHIM_TEST_TAG=tag.
+pub fn leftovers(tag: &str) -> Vec<i32> {
+    let needle = format!("SIGSHIM_TEST_TAG={tag}");
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in dir.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        if env.split(|&b| b == 0).any(|kv| kv == needle.as_bytes()) && !is_zombie_or_gone(pid) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// A zombie counts as dead: it runs nothing and only waits for its parent to reap it.
+pub fn is_zombie_or_gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(s) => s
+            .rfind(')')
+            .and_then(|i| s[i + 1..].split_whitespace().next())
+            .is_none_or(|st| st == "Z" || st == "X"),
+    }
+}
+
+pub fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rfind(')')
+                .and_then(|i| s[i + 1..].split_whitespace().next().map(|st| st == "Z"))
+        })
+        .unwrap_or(false)
+}
+
+/// Polls `check` until it returns true or `timeout` passes (for states with no event to wait
+/// on, like a process disappearing from /proc).
+pub fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    eventually_value(timeout, || if check() { Ok(()) } else { Err(()) }).is_ok()
+}
+
+pub fn eventually_value<T, E>(
+    timeout: Duration,
+    mut check: impl FnMut() -> Result<T, E>,
+) -> Result<T, E> {
+    let end = Instant::now() + timeout;
+    loop {
+        match check() {
+            Ok(v) => return Ok(v),
+            Err(e) if Instant::now() > end => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(5)), // polling interval of eventually
+        }
+    }
+}
+
+/// `key=value` from a probe line such as `ready pid=42 pgid=42`.
+pub fn field(line: &str, key: &str) -> i32 {
+    let prefix = format!("{key}=");
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(&prefix))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {key}= in {line:?}"))
+}
+
+pub fn kill(pid: i32, sig: i32) {
+    // SAFETY: kill with a PID the test read from its own probe.
+    unsafe { libc::kill(pid, sig) };
+}
+
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("sigshim-test-{name}-{}", unique_tag()));
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+/// Whether this machine lets the tests use root-only features (namespaces). Without them a
+/// test skips loudly, except under CI=true where a missing prerequisite is a failure.
+pub fn require_root(what: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{what} needs root, and CI=true makes a missing prerequisite a failure");
+    }
+    eprintln!("SKIPPED: {what} needs root (run the suite as root, or via .ci/run)");
+    false
+}
