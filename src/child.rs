@@ -168,40 +168,31 @@ pub fn spawn(spec: &Spec) -> Result<i32, SpawnError> {
             message: if errno == libc::ENOENT && !program.as_bytes().contains(&b'/') {
                 format!("cannot exec {name}: not found in PATH")
             } else {
-                format!("cannot exec {name}: {}", strip_code(&err))
+                format!("cannot exec {name}: {}", crate::diag::os_error(&err))
             },
         },
         STEP_SETPGID => SpawnError {
             code: exit::INTERNAL,
             message: format!(
                 "cannot put the child in its own process group: {}",
-                strip_code(&err)
+                crate::diag::os_error(&err)
             ),
         },
         STEP_PDEATHSIG => SpawnError {
             code: exit::INTERNAL,
             message: format!(
                 "cannot set the child's parent-death signal: {}",
-                strip_code(&err)
+                crate::diag::os_error(&err)
             ),
         },
         _ => SpawnError {
             code: exit::INTERNAL,
             message: format!(
                 "cannot set up the child's stdout/stderr: {}",
-                strip_code(&err)
+                crate::diag::os_error(&err)
             ),
         },
     })
-}
-
-/// "No such file or directory (os error 2)" → "No such file or directory".
-fn strip_code(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
 }
 
 /// Where execvp(3) would look: the name itself if it has a slash, else each PATH entry

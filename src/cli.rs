@@ -5,10 +5,13 @@
 //! stops at the first non-option word: `sigshim -v app --flag` hands `--flag` to the app.
 
 use crate::exit::Policy;
+use crate::output::syslog::{Format, parse_facility, parse_priority};
 use crate::schedule::{Schedule, parse_duration};
 use crate::signals::{Rewrite, Signal, Table, parse_rewrite, parse_signal};
 use clap::{ArgAction, Parser};
 use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 const AFTER_HELP: &str = "\
@@ -39,6 +42,8 @@ Examples:
     after_help = AFTER_HELP,
     // Everything after PROGRAM belongs to PROGRAM.
     trailing_var_arg = true,
+    // A later occurrence of an option replaces an earlier one (wrapper scripts append).
+    args_override_self = true,
 )]
 struct Args {
     /// Signal the child receives when the init asks for a stop (TERM or INT arrives).
@@ -95,6 +100,58 @@ struct Args {
     #[arg(long, value_name = "DURATION")]
     leftover_grace: Option<String>,
 
+    /// Where the app's stdout and stderr go: auto (the journal if its socket exists, else
+    /// syslog if /dev/log exists, else inherit), journald, syslog, or inherit (no capture).
+    #[arg(long, value_name = "MODE", default_value = "auto",
+          value_parser = ["auto", "journald", "syslog", "inherit"])]
+    log: String,
+
+    /// Identifier of the app's log records (default: PROGRAM's basename).
+    #[arg(long, value_name = "TAG")]
+    tag: Option<OsString>,
+
+    /// Syslog facility of the records (daemon, local0..local7, user, ...).
+    #[arg(long, value_name = "NAME", default_value = "daemon")]
+    facility: String,
+
+    /// Priority of stdout lines (emerg, alert, crit, err, warning, notice, info, debug, or 0-7).
+    #[arg(long, value_name = "PRIO", default_value = "info")]
+    stdout_priority: String,
+
+    /// Priority of stderr lines.
+    #[arg(long, value_name = "PRIO", default_value = "err")]
+    stderr_priority: String,
+
+    /// Do not interpret a leading <N> (sd-daemon(3)) as the line's priority.
+    #[arg(long)]
+    no_level_prefix: bool,
+
+    /// journald's native socket.
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "/run/systemd/journal/socket"
+    )]
+    journal_socket: PathBuf,
+
+    /// The syslog socket.
+    #[arg(long, value_name = "PATH", default_value = "/dev/log")]
+    syslog_socket: PathBuf,
+
+    /// Syslog record format.
+    #[arg(long, value_name = "FORMAT", default_value = "rfc3164",
+          value_parser = ["rfc3164", "rfc5424"])]
+    syslog_format: String,
+
+    /// Longest record in bytes; longer lines are split into several records, never cut
+    /// (default: 256 KiB for journald, 8000 for syslog, which rsyslog's 8 KiB limit fits).
+    #[arg(long, value_name = "BYTES")]
+    max_line: Option<usize>,
+
+    /// After the app exits, how long to keep reading output that something else still writes.
+    #[arg(long, value_name = "DURATION", default_value = "2s")]
+    drain_timeout: String,
+
     /// More diagnostics on stderr (-v: info, -vv: debug).
     #[arg(short, long, action = ArgAction::Count)]
     verbose: u8,
@@ -117,6 +174,63 @@ pub enum Verbosity {
     Debug,
 }
 
+/// The `--log` choice; `auto` is resolved at start, when the sockets are looked at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogMode {
+    Auto,
+    Journald,
+    Syslog,
+    Inherit,
+}
+
+/// The log options, validated.
+#[derive(Clone, Debug)]
+pub struct Log {
+    pub mode: LogMode,
+    pub journal_socket: PathBuf,
+    pub syslog_socket: PathBuf,
+    pub syslog_format: Format,
+    pub tag: Vec<u8>,
+    pub facility: u8,
+    pub stdout_priority: u8,
+    pub stderr_priority: u8,
+    pub level_prefix: bool,
+    pub max_line: Option<usize>,
+    pub drain_timeout: Duration,
+}
+
+impl Log {
+    /// Resolves `auto` and the per-target defaults; `None` means inherit (no capture).
+    pub fn settings(&self) -> Option<crate::output::Settings> {
+        use crate::output::{Target, is_socket};
+        let target = match self.mode {
+            LogMode::Inherit => return None,
+            LogMode::Journald => Target::Journald(self.journal_socket.clone()),
+            LogMode::Syslog => Target::Syslog(self.syslog_socket.clone(), self.syslog_format),
+            LogMode::Auto if is_socket(&self.journal_socket) => {
+                Target::Journald(self.journal_socket.clone())
+            }
+            LogMode::Auto if is_socket(&self.syslog_socket) => {
+                Target::Syslog(self.syslog_socket.clone(), self.syslog_format)
+            }
+            LogMode::Auto => return None,
+        };
+        let max_line = self.max_line.unwrap_or(match target {
+            Target::Journald(_) => 256 * 1024,
+            Target::Syslog(..) => 8000,
+        });
+        Some(crate::output::Settings {
+            target,
+            tag: self.tag.clone(),
+            facility: self.facility,
+            stdout_priority: self.stdout_priority,
+            stderr_priority: self.stderr_priority,
+            level_prefix: self.level_prefix,
+            max_line,
+        })
+    }
+}
+
 /// Everything the rest of sigshim needs, validated.
 #[derive(Debug)]
 pub struct Config {
@@ -129,6 +243,7 @@ pub struct Config {
     pub subreaper: bool,
     pub leftover_grace: Duration,
     pub policy: Policy,
+    pub log: Log,
     pub verbosity: Verbosity,
 }
 
@@ -212,6 +327,7 @@ fn validate(a: Args) -> Result<Config, String> {
     if a.command[0].is_empty() {
         return Err("PROGRAM is empty".into());
     }
+    let log = validate_log(&a)?;
     Ok(Config {
         command: a.command,
         table,
@@ -225,12 +341,70 @@ fn validate(a: Args) -> Result<Config, String> {
             code_on_signal: a.exit_code_on_signal,
             success: a.success_exit.iter().map(|&n| i32::from(n)).collect(),
         },
+        log,
         verbosity: match (a.quiet, a.verbose) {
             (true, _) => Verbosity::Quiet,
             (false, 0) => Verbosity::Normal,
             (false, 1) => Verbosity::Verbose,
             (false, _) => Verbosity::Debug,
         },
+    })
+}
+
+fn validate_log(a: &Args) -> Result<Log, String> {
+    let priority = |what: &str, s: &str| {
+        parse_priority(s).ok_or_else(|| {
+            format!("{what}: unknown priority '{s}' (emerg, alert, crit, err, warning, notice, info, debug or 0-7)")
+        })
+    };
+    let tag = match &a.tag {
+        Some(t) => t.as_bytes().to_vec(),
+        None => {
+            let prog = a.command[0].as_bytes();
+            let base = prog.rsplit(|&b| b == b'/').next().unwrap_or(prog);
+            base.to_vec()
+        }
+    };
+    if tag.is_empty() {
+        return Err("--tag: the tag is empty".into());
+    }
+    if tag.contains(&0) {
+        return Err("--tag: the tag contains a NUL byte".into());
+    }
+    let max_line = match a.max_line {
+        Some(0) => return Err("--max-line: must be at least 1 byte".into()),
+        Some(n) if n > 64 * 1024 * 1024 => {
+            return Err("--max-line: at most 64 MiB".into());
+        }
+        other => other,
+    };
+    Ok(Log {
+        mode: match a.log.as_str() {
+            "journald" => LogMode::Journald,
+            "syslog" => LogMode::Syslog,
+            "inherit" => LogMode::Inherit,
+            _ => LogMode::Auto,
+        },
+        journal_socket: a.journal_socket.clone(),
+        syslog_socket: a.syslog_socket.clone(),
+        syslog_format: if a.syslog_format == "rfc5424" {
+            Format::Rfc5424
+        } else {
+            Format::Rfc3164
+        },
+        tag,
+        facility: parse_facility(&a.facility).ok_or_else(|| {
+            format!(
+                "--facility: unknown facility '{}' (daemon, user, local0..local7, ...)",
+                a.facility
+            )
+        })?,
+        stdout_priority: priority("--stdout-priority", &a.stdout_priority)?,
+        stderr_priority: priority("--stderr-priority", &a.stderr_priority)?,
+        level_prefix: !a.no_level_prefix,
+        max_line,
+        drain_timeout: parse_duration(&a.drain_timeout)
+            .map_err(|e| format!("--drain-timeout: {e}"))?,
     })
 }
 
@@ -266,9 +440,12 @@ mod tests {
             &["--kill-after", "abc", "app"],
             &["--stop-schedule", "INT/1s", "--kill-after", "1s", "app"],
             &["--success-exit", "256", "app"],
+            &["--log", "nonsense", "app"],
+            &["--facility", "nonsense", "app"],
+            &["--max-line", "0", "app"],
             &[],
         ] {
-            let (text, code) = run(args).err().expect("accepted");
+            let (text, code) = run(args).expect_err("accepted");
             assert_eq!(code, 2, "{args:?}");
             assert!(text.starts_with("sigshim: usage: "), "{text}");
             assert_eq!(text.lines().count(), 1, "{text}");

@@ -83,3 +83,12 @@ pub fn init(verbosity: Verbosity) {
     };
     let _ = tracing::subscriber::set_global_default(Diag { max });
 }
+
+/// An OS error as people read it: "No such file or directory", without Rust's "(os error 2)".
+pub fn os_error(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}

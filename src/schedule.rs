@@ -154,14 +154,6 @@ impl Schedule {
     pub fn deadline(&self, i: usize, started: Instant) -> Option<Instant> {
         self.steps.get(i)?.wait.and_then(|w| started.checked_add(w))
     }
-
-    /// Total time from the first signal to the last step, if bounded (for init warnings).
-    pub fn total(&self) -> Option<Duration> {
-        if self.steps.last()?.signal != Signal::KILL {
-            return None;
-        }
-        Some(self.steps.iter().filter_map(|s| s.wait).sum())
-    }
 }
 
 #[cfg(test)]
@@ -200,7 +192,6 @@ mod tests {
         let s = Schedule::parse("INT/20s/TERM/5s/KILL").unwrap();
         assert_eq!(s.steps().len(), 3);
         assert_eq!(s.first_signal(), Signal::INT);
-        assert_eq!(s.total(), Some(Duration::from_secs(25)));
         // Ending on a duration means KILL after it.
         let s = Schedule::parse("TERM/5s").unwrap();
         assert_eq!(
@@ -212,7 +203,6 @@ mod tests {
             Schedule::parse("INT").unwrap(),
             Schedule::forever(Signal::INT)
         );
-        assert_eq!(Schedule::forever(Signal::INT).total(), None);
         for bad in ["", "INT/x", "FOO/1s", "KILL/1s/TERM", "INT//KILL"] {
             assert!(Schedule::parse(bad).is_err(), "{bad:?} accepted");
         }

@@ -14,7 +14,9 @@
 use crate::child;
 use crate::cli::Config;
 use crate::exit::{self, ChildEnd, Exit};
+use crate::output::{Output, Pipes, Token};
 use crate::signals::{Action, Signal};
+use std::os::fd::AsRawFd;
 use std::time::Instant;
 use tracing::{debug, info, warn};
 
@@ -68,6 +70,9 @@ struct Supervisor<'a> {
     children_remain: bool,
     /// SIGKILL has been sent to the whole tree; anything that shows up later gets it too.
     killing: bool,
+    /// Until when output is still read after the main child ended (a grandchild may hold the
+    /// pipes open forever).
+    drain_until: Option<Instant>,
 }
 
 pub fn run(cfg: &Config) -> Result<Exit, Fatal> {
@@ -83,44 +88,110 @@ pub fn run(cfg: &Config) -> Result<Exit, Fatal> {
             );
         }
     }
+    let settings = cfg.log.settings();
+    let pipes = match settings {
+        Some(_) => Some(Pipes::new().map_err(|e| Fatal {
+            code: exit::INTERNAL,
+            message: format!(
+                "cannot create the output pipes: {}",
+                crate::diag::os_error(&e)
+            ),
+        })?),
+        None => None,
+    };
     let pid = child::spawn(&child::Spec {
         command: &cfg.command,
         ignore: &cfg.guard,
         pdeathsig: cfg.pdeathsig,
-        stdout: None,
-        stderr: None,
+        stdout: pipes.as_ref().map(|p| p.write[0].as_raw_fd()),
+        stderr: pipes.as_ref().map(|p| p.write[1].as_raw_fd()),
     })
     .map_err(|e| Fatal {
         code: e.code,
         message: e.message,
     })?;
     info!("started {} as pid {pid}", cfg.command[0].to_string_lossy());
+    // Our copies of the write ends are closed here (Pipes' write ends drop with it), so EOF
+    // comes when the app and whatever inherited its output are done.
+    let mut output = match (settings, pipes) {
+        (Some(s), Some(p)) => Some(Output::new(&s, p, pid)),
+        _ => None,
+    };
     let mut sup = Supervisor {
         cfg,
         pid,
         phase: Phase::Running,
         children_remain: true,
         killing: false,
+        drain_until: None,
     };
     let mut siginfo = SigBuf::new();
+    let mut fds: Vec<libc::pollfd> = Vec::with_capacity(4);
+    let mut tokens: Vec<Token> = Vec::with_capacity(4);
     loop {
+        let now = Instant::now();
         if let Phase::Finishing { end, .. } = sup.phase
             && !sup.children_remain
         {
-            return Ok(cfg.policy.exit_for(end));
+            let draining = output.as_ref().is_some_and(|o| o.open())
+                && sup.drain_until.is_some_and(|d| now < d);
+            if !draining {
+                if let Some(o) = output.as_mut() {
+                    if o.open() {
+                        warn!(
+                            "output still open {:?} after pid {} exited (a process outside sigshim's reach holds it): stopping reading",
+                            cfg.log.drain_timeout, pid
+                        );
+                    }
+                    o.finish(now + cfg.log.drain_timeout);
+                }
+                return Ok(cfg.policy.exit_for(end));
+            }
         }
-        let now = Instant::now();
         let due = sup.next_deadline();
         if due.is_some_and(|d| d <= now) {
             sup.handle(Event::Deadline, now)?;
             continue;
         }
-        let timeout = due.map(|d| d.saturating_duration_since(now));
-        sfd.wait(timeout)?;
-        for &sig in sfd.read(&mut siginfo)? {
-            sup.handle(Event::Signal(sig), Instant::now())?;
+        fds.clear();
+        tokens.clear();
+        fds.push(libc::pollfd {
+            fd: sfd.fd,
+            events: libc::POLLIN,
+            revents: 0,
+        });
+        if let Some(o) = &output {
+            o.poll_fds(&mut fds, &mut tokens);
+        }
+        poll(&mut fds, due.map(|d| d.saturating_duration_since(now)))?;
+        if fds[0].revents != 0 {
+            for &sig in sfd.read(&mut siginfo)? {
+                sup.handle(Event::Signal(sig), Instant::now())?;
+            }
+        }
+        if let Some(o) = output.as_mut() {
+            for (pfd, &token) in fds[1..].iter().zip(&tokens) {
+                if pfd.revents != 0 {
+                    o.ready(token);
+                }
+            }
         }
     }
+}
+
+/// Blocks until a descriptor is ready or `timeout` passes.
+fn poll(fds: &mut [libc::pollfd], timeout: Option<std::time::Duration>) -> Result<(), Fatal> {
+    let ms = match timeout {
+        None => -1,
+        // Round up: waking a millisecond early would only spin back into poll.
+        Some(d) => d.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32,
+    };
+    // SAFETY: poll on a valid slice of pollfds.
+    let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+    if r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+        return Err(internal("poll failed"));
+    }
+    Ok(())
 }
 
 impl Supervisor<'_> {
@@ -128,7 +199,9 @@ impl Supervisor<'_> {
         match self.phase {
             Phase::Running => None,
             Phase::Stopping { next, .. } => next,
-            Phase::Finishing { kill_at, .. } => kill_at,
+            Phase::Finishing { kill_at, .. } if self.children_remain => kill_at,
+            // Nothing left to kill: the only deadline is the end of the drain.
+            Phase::Finishing { .. } => self.drain_until,
         }
     }
 
@@ -300,6 +373,7 @@ impl Supervisor<'_> {
     }
 
     fn main_ended(&mut self, end: ChildEnd, now: Instant) {
+        self.drain_until = now.checked_add(self.cfg.log.drain_timeout);
         match end {
             ChildEnd::Exited(c) => info!("pid {} exited with status {c}", self.pid),
             ChildEnd::Killed(s) => info!("pid {} was killed by {s}", self.pid),
@@ -412,26 +486,6 @@ impl SignalFd {
             }
             Ok(SignalFd { fd })
         }
-    }
-
-    /// Blocks until a signal is pending or `timeout` passes.
-    fn wait(&self, timeout: Option<std::time::Duration>) -> Result<(), Fatal> {
-        let ms = match timeout {
-            None => -1,
-            // Round up: waking a millisecond early would only spin back into poll.
-            Some(d) => d.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32,
-        };
-        let mut pfd = libc::pollfd {
-            fd: self.fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: poll on one valid pollfd.
-        let r = unsafe { libc::poll(&mut pfd, 1, ms) };
-        if r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            return Err(internal("poll failed"));
-        }
-        Ok(())
     }
 
     /// Reads every pending signal. Signals sigshim sent to itself (a SIGPIPE from a write to a

@@ -48,6 +48,7 @@ impl LineSplitter {
     }
 
     /// The largest record this splitter emits, in bytes.
+    #[cfg(test)]
     pub fn max(&self) -> usize {
         self.max
     }
