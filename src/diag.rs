@@ -1,5 +1,9 @@
 //! sigshim's own diagnostics: a minimal `tracing` subscriber that writes one line per event to
-//! stderr in the one message shape sigshim uses (`sigshim: warning: ...`).
+//! stderr in the one message shape sigshim uses (`sigshim: warning: ...`), or, when the app's
+//! output is captured, to the same journald/syslog destination under the identifier `sigshim`
+//! (so an operator finds sigshim's account of a stop next to the app's last lines). A
+//! diagnostic that cannot be sent there goes to stderr; events with the field
+//! `stderr = true` go to stderr as well (the fallback count belongs beside the fallback lines).
 //!
 //! tracing-subscriber would bring formatting machinery, span storage and timestamps that a
 //! wrapper printing a handful of lines does not need; this is the whole of what sigshim uses.
@@ -7,8 +11,12 @@
 //! the app, sharing a stderr, never interleave mid-line.
 
 use crate::cli::Verbosity;
+use crate::output::{Settings, Target, journald, syslog};
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::sync::OnceLock;
 use tracing::field::{Field, Visit};
 use tracing::level_filters::LevelFilter;
 use tracing::span::{Attributes, Id, Record};
@@ -18,22 +26,34 @@ struct Diag {
     max: LevelFilter,
 }
 
-struct Message(String);
+struct Message {
+    text: String,
+    stderr: bool,
+}
 
 impl Visit for Message {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "message" {
-            let _ = write!(self.0, "{value:?}");
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        if field.name() == "stderr" {
+            self.stderr = value;
         } else {
-            let _ = write!(self.0, " {}={value:?}", field.name());
+            let _ = write!(self.text, " {}={value}", field.name());
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        let text = &mut self.text;
+        if field.name() == "message" {
+            let _ = write!(text, "{value:?}");
+        } else {
+            let _ = write!(text, " {}={value:?}", field.name());
         }
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "message" {
-            self.0.push_str(value);
+            self.text.push_str(value);
         } else {
-            let _ = write!(self.0, " {}={value}", field.name());
+            let _ = write!(self.text, " {}={value}", field.name());
         }
     }
 }
@@ -56,22 +76,105 @@ impl Subscriber for Diag {
     fn record_follows_from(&self, _: &Id, _: &Id) {}
 
     fn event(&self, event: &Event<'_>) {
-        let level = match *event.metadata().level() {
-            Level::ERROR => "error",
-            Level::WARN => "warning",
-            Level::INFO => "info",
-            Level::DEBUG => "debug",
-            Level::TRACE => "trace",
+        let (level, priority) = match *event.metadata().level() {
+            Level::ERROR => ("error", 3),
+            Level::WARN => ("warning", 4),
+            Level::INFO => ("info", 6),
+            Level::DEBUG => ("debug", 7),
+            Level::TRACE => ("trace", 7),
         };
-        let mut msg = Message(format!("sigshim: {level}: "));
+        let mut msg = Message {
+            text: String::new(),
+            stderr: false,
+        };
         event.record(&mut msg);
-        msg.0.push('\n');
-        let _ = std::io::stderr().write_all(msg.0.as_bytes());
+        let sent = SINK
+            .get()
+            .is_some_and(|sink| sink.send(priority, msg.text.as_bytes()));
+        if !sent || msg.stderr {
+            let line = format!("sigshim: {level}: {}\n", msg.text);
+            let _ = std::io::stderr().write_all(line.as_bytes());
+        }
     }
 
     fn enter(&self, _: &Id) {}
 
     fn exit(&self, _: &Id) {}
+}
+
+/// The log destination for sigshim's own records.
+struct Sink {
+    path: PathBuf,
+    sock: OnceLock<OwnedFd>,
+    encoder: SinkEncoder,
+}
+
+enum SinkEncoder {
+    Journald(journald::JournalHeader),
+    Syslog(syslog::SyslogHeader),
+}
+
+static SINK: OnceLock<Sink> = OnceLock::new();
+
+impl Sink {
+    /// One datagram, never blocking: false sends the diagnostic to stderr instead.
+    fn send(&self, priority: u8, message: &[u8]) -> bool {
+        let sock = match self.sock.get() {
+            Some(s) => s,
+            None => match crate::output::connect_dgram(&self.path) {
+                Ok(s) => self.sock.get_or_init(|| s),
+                Err(_) => return false,
+            },
+        };
+        let mut record = Vec::with_capacity(128 + message.len());
+        match &self.encoder {
+            SinkEncoder::Journald(h) => journald::encode_entry(&mut record, h, priority, message),
+            SinkEncoder::Syslog(h) => {
+                syslog::encode(&mut record, h, priority, &syslog::Stamp::now(), message)
+            }
+        }
+        // SAFETY: send on our socket with a valid buffer.
+        let n = unsafe {
+            libc::send(
+                sock.as_raw_fd(),
+                record.as_ptr().cast(),
+                record.len(),
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            )
+        };
+        n >= 0
+    }
+}
+
+/// Sends sigshim's diagnostics to the app's log destination from now on, as `sigshim`.
+pub fn route_to(settings: &Settings) {
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() } as u32;
+    let (path, encoder) = match &settings.target {
+        Target::Journald(p) => (
+            p.clone(),
+            SinkEncoder::Journald(journald::JournalHeader::new(
+                b"sigshim",
+                pid,
+                settings.facility,
+            )),
+        ),
+        Target::Syslog(p, format) => (
+            p.clone(),
+            SinkEncoder::Syslog(syslog::SyslogHeader::new(
+                *format,
+                settings.facility,
+                b"sigshim",
+                pid,
+                &crate::output::hostname(),
+            )),
+        ),
+    };
+    let _ = SINK.set(Sink {
+        path,
+        sock: OnceLock::new(),
+        encoder,
+    });
 }
 
 pub fn init(verbosity: Verbosity) {

@@ -89,6 +89,9 @@ pub fn run(cfg: &Config) -> Result<Exit, Fatal> {
         }
     }
     let settings = cfg.log.settings();
+    if let Some(s) = &settings {
+        crate::diag::route_to(s);
+    }
     let pipes = match settings {
         Some(_) => Some(Pipes::new().map_err(|e| Fatal {
             code: exit::INTERNAL,
@@ -137,13 +140,19 @@ pub fn run(cfg: &Config) -> Result<Exit, Fatal> {
                 && sup.drain_until.is_some_and(|d| now < d);
             if !draining {
                 if let Some(o) = output.as_mut() {
-                    if o.open() {
+                    if o.open() && o.pending() == 0 {
                         warn!(
                             "output still open {:?} after pid {} exited (a process outside sigshim's reach holds it): stopping reading",
                             cfg.log.drain_timeout, pid
                         );
                     }
-                    o.finish(now + cfg.log.drain_timeout);
+                    // The queue gets what is left of the drain, and at least a moment: a
+                    // destination that is merely slow should not lose records to stderr.
+                    let flush_by = sup
+                        .drain_until
+                        .unwrap_or(now)
+                        .max(now + std::time::Duration::from_millis(500));
+                    o.finish(flush_by);
                 }
                 return Ok(cfg.policy.exit_for(end));
             }

@@ -54,6 +54,7 @@ impl LineSplitter {
     }
 
     /// Bytes currently buffered (the start of a line whose `\n` has not arrived yet).
+    #[cfg(test)]
     pub fn pending(&self) -> usize {
         self.buf.len()
     }

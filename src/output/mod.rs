@@ -215,7 +215,8 @@ impl Output {
         }
     }
 
-    fn pending(&self) -> usize {
+    /// Records waiting for the destination.
+    pub fn pending(&self) -> usize {
         self.recs.len() - self.head
     }
 
@@ -320,10 +321,15 @@ impl Output {
         self.sock = None;
         if !self.warned {
             self.warned = true;
-            warn!(
-                "cannot send to {}: {}; writing the app's lines to stderr until it is back",
-                self.path.display(),
+            let why = if self.path.exists() && !is_socket(&self.path) {
+                "it is not a socket".to_string()
+            } else {
                 crate::diag::os_error(e)
+            };
+            warn!(
+                stderr = true,
+                "cannot send to {}: {why}; writing the app's lines to stderr until it is back",
+                self.path.display(),
             );
         }
     }
@@ -447,9 +453,30 @@ impl Output {
     /// destination gets what it can take; the rest goes to stderr). Reports the fallback count.
     pub fn finish(&mut self, deadline: Instant) {
         for i in 0..2 {
-            if self.streams[i].fd.take().is_some() || self.streams[i].splitter.pending() > 0 {
-                self.frame(i, None);
+            // What the pipe already holds is read whatever the queue's state: the writers may
+            // be gone, and bytes left in a pipe would be lost without a trace. A pipe holds at
+            // most its capacity, so this stays bounded.
+            while let Some(fd) = &self.streams[i].fd {
+                // SAFETY: reading into our own buffer of READ_CHUNK bytes.
+                let n = unsafe {
+                    libc::read(
+                        fd.as_raw_fd(),
+                        self.read_buf.as_mut_ptr().cast(),
+                        self.read_buf.len(),
+                    )
+                };
+                if n > 0 {
+                    self.frame(i, Some(n as usize));
+                } else if n < 0
+                    && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+                {
+                    continue;
+                } else {
+                    break;
+                }
             }
+            self.streams[i].fd = None;
+            self.frame(i, None);
         }
         self.flush(Instant::now());
         while self.pending() > 0 {
@@ -482,8 +509,14 @@ impl Output {
         }
         if self.fallback_lines > 0 {
             warn!(
-                "{} lines went to stderr because {} was unreachable",
+                stderr = true,
+                "{} {} went to stderr instead of {}",
                 self.fallback_lines,
+                if self.fallback_lines == 1 {
+                    "line"
+                } else {
+                    "lines"
+                },
                 self.path.display()
             );
         }
@@ -491,7 +524,7 @@ impl Output {
     }
 }
 
-fn connect_dgram(path: &std::path::Path) -> std::io::Result<OwnedFd> {
+pub fn connect_dgram(path: &std::path::Path) -> std::io::Result<OwnedFd> {
     let bytes = path.as_os_str().as_bytes();
     // SAFETY: sockaddr_un is plain old data.
     let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
@@ -601,7 +634,7 @@ fn send_memfd(sock: RawFd, data: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-fn hostname() -> Vec<u8> {
+pub fn hostname() -> Vec<u8> {
     let mut buf = [0u8; 256];
     // SAFETY: gethostname writes at most buf.len() bytes.
     if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } != 0 {
