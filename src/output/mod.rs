@@ -368,8 +368,8 @@ impl Output {
                 libc::sendmmsg(
                     fd,
                     msgs.as_mut_ptr(),
-                    batch as u32,
-                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                    batch as _,
+                    (libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) as _,
                 )
             };
             if sent > 0 {
@@ -616,11 +616,11 @@ fn send_memfd(sock: RawFd, data: &[u8]) -> std::io::Result<()> {
     unsafe {
         let mut msg: libc::msghdr = std::mem::zeroed();
         msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = space;
+        msg.msg_controllen = space as _;
         let cmsg = libc::CMSG_FIRSTHDR(&msg);
         (*cmsg).cmsg_level = libc::SOL_SOCKET;
         (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as _;
         std::ptr::copy_nonoverlapping(
             (&fd as *const RawFd).cast::<u8>(),
             libc::CMSG_DATA(cmsg),

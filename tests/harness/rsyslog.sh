@@ -22,6 +22,8 @@
 #   special parser only understands RFC 3164 and would take a 5424 record's "1" for its tag.
 # - No rate limiting (RateLimit.Interval="0"), no repeated-message reduction (off by default in
 #   v8), messages up to 256 KiB (maxMessageSize; the default 8 KiB would truncate).
+# - Records are written in the order rsyslogd read them (one main-queue worker), so a test can
+#   send its own datagram as a barrier: once that appears, everything sent before it has too.
 # - stop drains: the main queue gets 10 s at shutdown (queue.timeoutShutdown) to write what
 #   rsyslogd has already read. Datagrams still queued in the socket when it closes are lost,
 #   as with any syslog daemon: a test stops rsyslogd only once what it sent has arrived.
@@ -81,7 +83,7 @@ global(
   maxMessageSize="256k"
   parser.escapeControlCharactersOnReceive="off"
 )
-main_queue(queue.timeoutShutdown="10000")
+main_queue(queue.workerThreads="1" queue.timeoutShutdown="10000")
 module(load="imuxsock" SysSock.Use="off")
 input(type="imuxsock" Socket="$SOCKET" CreatePath="on"
       RateLimit.Interval="0" UseSpecialParser="off")
