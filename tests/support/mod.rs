@@ -42,6 +42,8 @@ pub struct Run {
     lines: Receiver<String>,
     pub seen: Vec<String>,
     stderr: Arc<Mutex<String>>,
+    /// Signalled when the stderr reader reached EOF.
+    stderr_done: Receiver<()>,
     status: Option<ExitStatus>,
 }
 
@@ -76,6 +78,7 @@ impl Run {
         let stderr = Arc::new(Mutex::new(String::new()));
         let mut err = child.stderr.take().expect("stderr");
         let sink = Arc::clone(&stderr);
+        let (done_tx, stderr_done) = channel();
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             loop {
@@ -87,6 +90,7 @@ impl Run {
                         .push_str(&String::from_utf8_lossy(&buf[..n])),
                 }
             }
+            let _ = done_tx.send(());
         });
         Run {
             child,
@@ -95,6 +99,7 @@ impl Run {
             lines,
             seen: Vec::new(),
             stderr,
+            stderr_done,
             status: None,
         }
     }
@@ -173,6 +178,9 @@ impl Run {
         loop {
             if let Some(st) = self.child.try_wait().expect("try_wait") {
                 self.status = Some(st);
+                // Everything it wrote to stderr is read once the reader sees EOF (bounded: a
+                // leftover process could hold stderr open).
+                let _ = self.stderr_done.recv_timeout(Duration::from_secs(5));
                 return st;
             }
             if Instant::now() > end {
