@@ -686,6 +686,7 @@ fn stop_legacy_app_every_line_arrives() {
     let dir = Scratch::new("stop-legacy");
     let marker = dir.join("marker");
     let mut run = Run::sigshim(&[
+        "-v",
         "--stop-signal",
         "INT",
         "--log",
@@ -713,6 +714,28 @@ fn stop_legacy_app_every_line_arrives() {
     assert_eq!(st.code(), Some(0), "{}", run.stderr());
     assert_eq!(std::fs::read_to_string(&marker).unwrap(), "clean\n");
     rs.barrier();
+    // sigshim's own account of the stop is in the same log, under its own identifier and PID.
+    let own: Vec<String> = rs
+        .records()
+        .into_iter()
+        .filter(|r| r.programname == SIGSHIM_ID)
+        .map(|r| {
+            assert_eq!(r.pid, run.pid().to_string(), "{r:?}");
+            String::from_utf8_lossy(r.message_3164()).into_owned()
+        })
+        .collect();
+    for want in [
+        format!("started {} as pid {pid}", probe()),
+        "SIGTERM received: sent SIGINT".to_string(),
+        format!("pid {pid} exited with status 0"),
+    ] {
+        assert!(own.contains(&want), "no sigshim record {want:?} in {own:?}");
+    }
+    assert!(
+        !run.stderr().contains("SIGTERM received"),
+        "{}",
+        run.stderr()
+    );
     let records: Vec<SyslogRecord> = rs
         .records()
         .into_iter()
