@@ -1,14 +1,6 @@
 //! sigshim: an exec wrapper between an init system and a service. See README.md.
 
-mod child;
-mod cli;
-mod diag;
-mod exit;
-mod output;
-mod schedule;
-mod signals;
-mod supervise;
-
+use sigshim::{cli, diag, exit, supervise};
 use std::io::Write;
 use std::process;
 

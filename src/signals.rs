@@ -60,7 +60,6 @@ pub fn rtmax() -> i32 {
 }
 
 impl Signal {
-    #[cfg(test)]
     pub const INT: Signal = Signal(libc::SIGINT);
     pub const KILL: Signal = Signal(libc::SIGKILL);
     pub const TERM: Signal = Signal(libc::SIGTERM);

@@ -39,7 +39,6 @@ impl JournalHeader {
     }
 
     /// The encoded fields, ready to be copied at the start of every entry.
-    #[cfg(test)]
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
     }
@@ -84,7 +83,6 @@ pub fn encode_field(out: &mut Vec<u8>, name: &str, value: &[u8]) {
 /// for anything the encoder above never produces: trailing bytes without `\n`, an empty line
 /// (journald's entry separator), an invalid field name, a binary value whose length runs past the
 /// end or is not followed by `\n`.
-#[cfg(test)]
 pub fn decode(datagram: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
     let mut fields = Vec::new();
     let mut rest = datagram;
@@ -112,7 +110,6 @@ pub fn decode(datagram: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
     Some(fields)
 }
 
-#[cfg(test)]
 fn field_name(bytes: &[u8]) -> Option<String> {
     is_valid_field_name(bytes).then(|| String::from_utf8_lossy(bytes).into_owned())
 }

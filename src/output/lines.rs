@@ -48,13 +48,11 @@ impl LineSplitter {
     }
 
     /// The largest record this splitter emits, in bytes.
-    #[cfg(test)]
     pub fn max(&self) -> usize {
         self.max
     }
 
     /// Bytes currently buffered (the start of a line whose `\n` has not arrived yet).
-    #[cfg(test)]
     pub fn pending(&self) -> usize {
         self.buf.len()
     }
