@@ -8,7 +8,8 @@
 //! Modes:
 //!   legacy [MARKER] [LINGER_MS]  traps only SIGINT: on INT prints `cleanup`, writes "clean" to
 //!                                MARKER, waits LINGER_MS, prints `clean-exit`, exits 0. SIGTERM
-//!                                keeps its default action (dies uncleanly).
+//!                                keeps its default action (dies uncleanly). USR2 prints
+//!                                `reload`. Announces readiness as `announce_readiness` says.
 //!   signals [--grandchild]       prints `child got N` for every signal; with --grandchild also
 //!                                forks a grandchild in its group that prints `gc got N`.
 //!                                Exits 0 after SIGTERM.
@@ -105,17 +106,22 @@ fn legacy(marker: Option<&str>, linger_ms: u64) -> ! {
             unsafe { libc::pause() };
         }
     }
-    // Only INT is handled; TERM keeps whatever disposition the probe was started with.
+    // Only INT (stop) and USR2 (reload) are handled; TERM keeps whatever disposition the probe
+    // was started with.
     // SAFETY: sigset on a local set; sigprocmask with valid pointers.
     let set = unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGUSR2);
         libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
         set
     };
     ready();
-    wait_signal(&set);
+    announce_readiness();
+    while wait_signal(&set) == libc::SIGUSR2 {
+        say("reload");
+    }
     say("cleanup");
     if let Some(m) = marker {
         std::fs::write(m, "clean\n").expect("write marker");
@@ -124,6 +130,53 @@ fn legacy(marker: Option<&str>, linger_ms: u64) -> ! {
     std::thread::sleep(Duration::from_millis(linger_ms));
     say("clean-exit");
     std::process::exit(0);
+}
+
+/// Readiness the way real services announce it, chosen by environment variables so that any
+/// mode can use it (the tests of `--ready`):
+///   PROBE_LISTEN=PORT      listen on 127.0.0.1:PORT (the listener stays open)
+///   PROBE_READY_FILE=PATH  create PATH
+///   PROBE_READY_FD=N       write "\n" to fd N and close it (s6's notification-fd)
+///   PROBE_NOTIFY=1         send READY=1 and a STATUS to $NOTIFY_SOCKET (sd_notify(3))
+/// Each prints a line saying it did, after doing it.
+fn announce_readiness() {
+    if let Ok(port) = std::env::var("PROBE_LISTEN") {
+        let l = std::net::TcpListener::bind(("127.0.0.1", port.parse::<u16>().expect("port")))
+            .expect("listen");
+        say(&format!("listening on {}", l.local_addr().expect("addr")));
+        std::mem::forget(l);
+    }
+    if let Ok(path) = std::env::var("PROBE_READY_FILE") {
+        std::fs::write(&path, "").expect("ready file");
+        say(&format!("created {path}"));
+    }
+    if let Some(fd) = std::env::var("PROBE_READY_FD")
+        .ok()
+        .and_then(|n| n.parse::<i32>().ok())
+    {
+        // SAFETY: writing one byte to and closing a descriptor the caller handed us.
+        unsafe {
+            libc::write(fd, b"\n".as_ptr().cast(), 1);
+            libc::close(fd);
+        }
+        say(&format!("notified fd {fd}"));
+    }
+    if std::env::var("PROBE_NOTIFY").as_deref() == Ok("1") {
+        let path = std::env::var("NOTIFY_SOCKET").expect("NOTIFY_SOCKET not set");
+        let sock = std::os::unix::net::UnixDatagram::unbound().expect("socket");
+        let msg = format!("READY=1\nSTATUS=probe serving\nMAINPID={}\n", pid());
+        let sent = match path.strip_prefix('@') {
+            Some(name) => {
+                use std::os::linux::net::SocketAddrExt;
+                let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)
+                    .expect("abstract address");
+                sock.send_to_addr(msg.as_bytes(), &addr)
+            }
+            None => sock.send_to(msg.as_bytes(), &path),
+        };
+        sent.expect("sd_notify");
+        say(&format!("sent READY=1 to {path}"));
+    }
 }
 
 fn signals(grandchild: bool) -> ! {
