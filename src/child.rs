@@ -26,6 +26,11 @@ pub struct Spec<'a> {
     /// Descriptors to install as the child's stdout and stderr; `None` keeps sigshim's own.
     pub stdout: Option<RawFd>,
     pub stderr: Option<RawFd>,
+    /// Environment changes for the child (everything else is inherited).
+    pub env_set: &'a [(OsString, OsString)],
+    pub env_remove: &'a [OsString],
+    /// A descriptor to hand over: (ours, the number it gets in the child).
+    pub extra_fd: Option<(RawFd, i32)>,
 }
 
 /// A spawn that did not produce a running program.
@@ -63,6 +68,8 @@ pub fn spawn(spec: &Spec) -> Result<i32, SpawnError> {
         .map(|a| cstr(a))
         .collect::<Result<_, _>>()?;
     let envp: Vec<CString> = std::env::vars_os()
+        .filter(|(k, _)| !spec.env_remove.contains(k) && !spec.env_set.iter().any(|(s, _)| s == k))
+        .chain(spec.env_set.iter().cloned())
         .filter_map(|(k, v)| {
             let mut kv = k.into_vec_bytes();
             kv.push(b'=');
@@ -118,6 +125,7 @@ pub fn spawn(spec: &Spec) -> Result<i32, SpawnError> {
                 max_sig,
                 stdout: spec.stdout,
                 stderr: spec.stderr,
+                extra_fd: spec.extra_fd,
                 candidates: &candidates,
                 argv: argv_ptrs.as_ptr(),
                 envp: envp_ptrs.as_ptr(),
@@ -188,7 +196,7 @@ pub fn spawn(spec: &Spec) -> Result<i32, SpawnError> {
         _ => SpawnError {
             code: exit::INTERNAL,
             message: format!(
-                "cannot set up the child's stdout/stderr: {}",
+                "cannot set up the child's descriptors: {}",
                 crate::diag::os_error(&err)
             ),
         },
@@ -274,6 +282,7 @@ struct ChildArgs<'a> {
     max_sig: i32,
     stdout: Option<RawFd>,
     stderr: Option<RawFd>,
+    extra_fd: Option<(RawFd, i32)>,
     candidates: &'a [CString],
     argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
@@ -343,6 +352,17 @@ unsafe fn child_after_fork(a: ChildArgs) -> ! {
             if let Some(fd) = fd
                 && libc::dup2(fd, target) < 0
             {
+                fail(STEP_DUP);
+            }
+        }
+        if let Some((fd, target)) = a.extra_fd {
+            // dup2 onto itself keeps FD_CLOEXEC set; clear it so the app inherits the fd.
+            let ok = if fd == target {
+                libc::fcntl(fd, libc::F_SETFD, 0) == 0
+            } else {
+                libc::dup2(fd, target) >= 0
+            };
+            if !ok {
                 fail(STEP_DUP);
             }
         }

@@ -152,6 +152,28 @@ struct Args {
     #[arg(long, value_name = "DURATION", default_value = "2s")]
     drain_timeout: String,
 
+    /// When the app counts as ready: spawn (right after exec), notify (it sends READY=1 to the
+    /// NOTIFY_SOCKET sigshim gives it), log:REGEX (an output line matches), tcp:HOST:PORT (a
+    /// connection succeeds), file:PATH (the file exists), fd:N (it writes a newline on fd N).
+    #[arg(long, value_name = "MODE", default_value = "spawn")]
+    ready: String,
+
+    /// If the app is not ready within DURATION, stop it and exit 125.
+    #[arg(long, value_name = "DURATION")]
+    ready_timeout: Option<String>,
+
+    /// Once ready, write a newline to this descriptor and close it (s6 notification-fd).
+    #[arg(long, value_name = "N")]
+    notify_fd: Option<i32>,
+
+    /// Once ready, stop sigshim itself with SIGSTOP once (for Upstart's `expect stop`).
+    #[arg(long)]
+    upstart_expect_stop: bool,
+
+    /// Once ready, create this file; remove it at exit.
+    #[arg(long, value_name = "PATH")]
+    ready_file: Option<PathBuf>,
+
     /// More diagnostics on stderr (-v: info, -vv: debug).
     #[arg(short, long, action = ArgAction::Count)]
     verbose: u8,
@@ -200,10 +222,12 @@ pub struct Log {
 }
 
 impl Log {
-    /// Resolves `auto` and the per-target defaults; `None` means inherit (no capture).
-    pub fn settings(&self) -> Option<crate::output::Settings> {
+    /// Resolves `auto` and the per-target defaults; `None` means inherit (no capture). With
+    /// `capture` (readiness watches the output), inherit becomes a verbatim copy instead.
+    pub fn settings(&self, capture: bool) -> Option<crate::output::Settings> {
         use crate::output::{Target, is_socket};
         let target = match self.mode {
+            LogMode::Inherit if capture => Target::Passthrough,
             LogMode::Inherit => return None,
             LogMode::Journald => Target::Journald(self.journal_socket.clone()),
             LogMode::Syslog => Target::Syslog(self.syslog_socket.clone(), self.syslog_format),
@@ -213,11 +237,13 @@ impl Log {
             LogMode::Auto if is_socket(&self.syslog_socket) => {
                 Target::Syslog(self.syslog_socket.clone(), self.syslog_format)
             }
+            LogMode::Auto if capture => Target::Passthrough,
             LogMode::Auto => return None,
         };
         let max_line = self.max_line.unwrap_or(match target {
             Target::Journald(_) => 256 * 1024,
             Target::Syslog(..) => 8000,
+            Target::Passthrough => 1024 * 1024,
         });
         Some(crate::output::Settings {
             target,
@@ -244,6 +270,11 @@ pub struct Config {
     pub leftover_grace: Duration,
     pub policy: Policy,
     pub log: Log,
+    /// Whether --kill-after or --stop-schedule was given (else the init's default applies).
+    pub deadline_given: bool,
+    pub ready: crate::notify::Mode,
+    pub ready_timeout: Option<Duration>,
+    pub delivery: crate::notify::Delivery,
     pub verbosity: Verbosity,
 }
 
@@ -328,6 +359,20 @@ fn validate(a: Args) -> Result<Config, String> {
         return Err("PROGRAM is empty".into());
     }
     let log = validate_log(&a)?;
+    let ready = crate::notify::parse_mode(&a.ready)?;
+    let ready_timeout = a
+        .ready_timeout
+        .as_deref()
+        .map(|d| parse_duration(d).map_err(|e| format!("--ready-timeout: {e}")))
+        .transpose()?;
+    if let Some(fd) = a.notify_fd {
+        // SAFETY: fcntl F_GETFD only inspects the descriptor table.
+        if fd < 3 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            return Err(format!(
+                "--notify-fd: {fd} is not an open descriptor of sigshim (3 or above)"
+            ));
+        }
+    }
     Ok(Config {
         command: a.command,
         table,
@@ -342,6 +387,14 @@ fn validate(a: Args) -> Result<Config, String> {
             success: a.success_exit.iter().map(|&n| i32::from(n)).collect(),
         },
         log,
+        deadline_given: a.kill_after.is_some() || a.stop_schedule.is_some(),
+        ready,
+        ready_timeout,
+        delivery: crate::notify::Delivery {
+            notify_fd: a.notify_fd,
+            ready_file: a.ready_file.clone(),
+            upstart_expect_stop: a.upstart_expect_stop,
+        },
         verbosity: match (a.quiet, a.verbose) {
             (true, _) => Verbosity::Quiet,
             (false, 0) => Verbosity::Normal,

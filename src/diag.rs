@@ -169,6 +169,8 @@ pub fn route_to(settings: &Settings) {
                 &crate::output::hostname(),
             )),
         ),
+        // Diagnostics stay on stderr, which is where the copied lines go too.
+        Target::Passthrough => return,
     };
     let _ = SINK.set(Sink {
         path,

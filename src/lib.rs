@@ -9,6 +9,8 @@ pub mod child;
 pub mod cli;
 pub mod diag;
 pub mod exit;
+pub mod init;
+pub mod notify;
 pub mod output;
 pub mod schedule;
 pub mod signals;

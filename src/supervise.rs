@@ -14,11 +14,14 @@
 use crate::child;
 use crate::cli::Config;
 use crate::exit::{self, ChildEnd, Exit};
+use crate::init::{self, Init};
+use crate::notify::{self, Check, Readiness};
 use crate::output::{Output, Pipes, Token};
+use crate::schedule::Schedule;
 use crate::signals::{Action, Signal};
 use std::os::fd::AsRawFd;
 use std::time::Instant;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 /// A failure of sigshim itself (or of the spawn), with the exit code it maps to.
 #[derive(Debug)]
@@ -59,10 +62,16 @@ enum Event {
     Signal(Signal),
     ChildEnded(ChildEnd),
     Deadline,
+    /// The app became ready (per --ready).
+    Ready,
+    /// --ready-timeout passed first.
+    ReadyTimeout,
 }
 
 struct Supervisor<'a> {
     cfg: &'a Config,
+    /// The stop schedule in force (the command line's, or the init's default).
+    schedule: Schedule,
     /// The main child's PID, which is also its process group ID.
     pid: i32,
     phase: Phase,
@@ -73,6 +82,18 @@ struct Supervisor<'a> {
     /// Until when output is still read after the main child ended (a grandchild may hold the
     /// pipes open forever).
     drain_until: Option<Instant>,
+    output: Option<Output>,
+    readiness: Readiness,
+    /// Set when sigshim ends the app itself for a reason the app's outcome would hide.
+    exit_override: Option<Exit>,
+}
+
+/// Which descriptor a pollfd entry after the signalfd belongs to.
+#[derive(Clone, Copy, Debug)]
+enum Source {
+    Output(Token),
+    ReadyFd,
+    Relay,
 }
 
 pub fn run(cfg: &Config) -> Result<Exit, Fatal> {
@@ -88,103 +109,183 @@ pub fn run(cfg: &Config) -> Result<Exit, Fatal> {
             );
         }
     }
-    let settings = cfg.log.settings();
+    let above = init::detect();
+    let schedule = if above == Init::Upstart && !cfg.deadline_given {
+        Schedule::kill_after(cfg.schedule.first_signal(), init::UPSTART_DEFAULT_DEADLINE)
+    } else {
+        cfg.schedule.clone()
+    };
+    let ready_regex = match &cfg.ready {
+        notify::Mode::Log(re) => Some(regex_lite::Regex::new(re).map_err(|e| Fatal {
+            code: exit::USAGE,
+            message: format!("--ready: {e}"),
+        })?),
+        _ => None,
+    };
+    let settings = cfg.log.settings(ready_regex.is_some());
     if let Some(s) = &settings {
         crate::diag::route_to(s);
     }
+    if let Some(w) = init::deadline_warning(above, &schedule) {
+        warn!(stderr = true, "{w}");
+    }
+    let setup_failed = |what: &str, e: std::io::Error| Fatal {
+        code: exit::INTERNAL,
+        message: format!("{what}: {}", crate::diag::os_error(&e)),
+    };
     let pipes = match settings {
-        Some(_) => Some(Pipes::new().map_err(|e| Fatal {
-            code: exit::INTERNAL,
-            message: format!(
-                "cannot create the output pipes: {}",
-                crate::diag::os_error(&e)
-            ),
-        })?),
+        Some(_) => {
+            Some(Pipes::new().map_err(|e| setup_failed("cannot create the output pipes", e))?)
+        }
         None => None,
     };
+    let (readiness, mut handover) =
+        Readiness::new(cfg.ready.clone(), cfg.delivery.clone(), cfg.ready_timeout)
+            .map_err(|e| setup_failed("cannot set up readiness", e))?;
     let pid = child::spawn(&child::Spec {
         command: &cfg.command,
         ignore: &cfg.guard,
         pdeathsig: cfg.pdeathsig,
         stdout: pipes.as_ref().map(|p| p.write[0].as_raw_fd()),
         stderr: pipes.as_ref().map(|p| p.write[1].as_raw_fd()),
+        env_set: &handover.env_set,
+        env_remove: &handover.env_remove,
+        extra_fd: handover.fd,
     })
     .map_err(|e| Fatal {
         code: e.code,
         message: e.message,
     })?;
     info!("started {} as pid {pid}", cfg.command[0].to_string_lossy());
-    // Our copies of the write ends are closed here (Pipes' write ends drop with it), so EOF
-    // comes when the app and whatever inherited its output are done.
-    let mut output = match (settings, pipes) {
-        (Some(s), Some(p)) => Some(Output::new(&s, p, pid)),
+    // Our copies of the descriptors the child got are closed now (the pipes' write ends drop
+    // with `Pipes`), so EOF comes when the app and whatever inherited them are done.
+    handover.fd_owned = None;
+    let output = match (settings, pipes) {
+        (Some(s), Some(p)) => Some(Output::new(&s, p, pid, ready_regex)),
         _ => None,
     };
     let mut sup = Supervisor {
         cfg,
+        schedule,
         pid,
         phase: Phase::Running,
         children_remain: true,
         killing: false,
         drain_until: None,
+        output,
+        readiness,
+        exit_override: None,
     };
-    let mut siginfo = SigBuf::new();
-    let mut fds: Vec<libc::pollfd> = Vec::with_capacity(4);
-    let mut tokens: Vec<Token> = Vec::with_capacity(4);
-    loop {
-        let now = Instant::now();
-        if let Phase::Finishing { end, .. } = sup.phase
-            && !sup.children_remain
-        {
-            let draining = output.as_ref().is_some_and(|o| o.open())
-                && sup.drain_until.is_some_and(|d| now < d);
-            if !draining {
-                if let Some(o) = output.as_mut() {
-                    if o.open() && o.pending() == 0 {
-                        warn!(
-                            "output still open {:?} after pid {} exited (a process outside sigshim's reach holds it): stopping reading",
-                            cfg.log.drain_timeout, pid
-                        );
+    sup.readiness.started(pid, Instant::now());
+    let result = sup.run(&sfd);
+    sup.readiness.cleanup();
+    result
+}
+
+impl Supervisor<'_> {
+    fn run(&mut self, sfd: &SignalFd) -> Result<Exit, Fatal> {
+        let mut siginfo = SigBuf::new();
+        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(6);
+        let mut sources: Vec<Source> = Vec::with_capacity(6);
+        loop {
+            let now = Instant::now();
+            if let Some(exit) = self.try_finish(now) {
+                return Ok(exit);
+            }
+            if self.next_deadline().is_some_and(|d| d <= now) {
+                self.handle(Event::Deadline, now)?;
+                continue;
+            }
+            if self.phase == Phase::Running && self.readiness.deadline().is_some_and(|d| d <= now) {
+                match self.readiness.check(now) {
+                    Check::Ready => self.handle(Event::Ready, now)?,
+                    Check::TimedOut => self.handle(Event::ReadyTimeout, now)?,
+                    Check::Waiting => {}
+                }
+                continue;
+            }
+            fds.clear();
+            sources.clear();
+            fds.push(libc::pollfd {
+                fd: sfd.fd,
+                events: libc::POLLIN,
+                revents: 0,
+            });
+            if let Some(o) = &self.output {
+                let mut tokens = Vec::new();
+                o.poll_fds(&mut fds, &mut tokens);
+                sources.extend(tokens.into_iter().map(Source::Output));
+            }
+            let (ready_fd, relay) = self.readiness.poll_fds(&mut fds);
+            sources.extend(ready_fd.map(|_| Source::ReadyFd));
+            sources.extend(relay.map(|_| Source::Relay));
+            let mut due = self.next_deadline();
+            if self.phase == Phase::Running
+                && let Some(r) = self.readiness.deadline()
+            {
+                due = Some(due.map_or(r, |d| d.min(r)));
+            }
+            poll(&mut fds, due.map(|d| d.saturating_duration_since(now)))?;
+            if fds[0].revents != 0 {
+                for &sig in sfd.read(&mut siginfo)? {
+                    self.handle(Event::Signal(sig), Instant::now())?;
+                }
+            }
+            for (pfd, &source) in fds[1..].iter().zip(&sources) {
+                if pfd.revents == 0 {
+                    continue;
+                }
+                let check = match source {
+                    Source::Output(token) => {
+                        let o = self.output.as_mut().expect("polled output exists");
+                        o.ready(token);
+                        if o.take_ready_match() {
+                            Check::Ready
+                        } else {
+                            Check::Waiting
+                        }
                     }
-                    // The queue gets what is left of the drain, and at least a moment: a
-                    // destination that is merely slow should not lose records to stderr.
-                    let flush_by = sup
-                        .drain_until
-                        .unwrap_or(now)
-                        .max(now + std::time::Duration::from_millis(500));
-                    o.finish(flush_by);
-                }
-                return Ok(cfg.policy.exit_for(end));
-            }
-        }
-        let due = sup.next_deadline();
-        if due.is_some_and(|d| d <= now) {
-            sup.handle(Event::Deadline, now)?;
-            continue;
-        }
-        fds.clear();
-        tokens.clear();
-        fds.push(libc::pollfd {
-            fd: sfd.fd,
-            events: libc::POLLIN,
-            revents: 0,
-        });
-        if let Some(o) = &output {
-            o.poll_fds(&mut fds, &mut tokens);
-        }
-        poll(&mut fds, due.map(|d| d.saturating_duration_since(now)))?;
-        if fds[0].revents != 0 {
-            for &sig in sfd.read(&mut siginfo)? {
-                sup.handle(Event::Signal(sig), Instant::now())?;
-            }
-        }
-        if let Some(o) = output.as_mut() {
-            for (pfd, &token) in fds[1..].iter().zip(&tokens) {
-                if pfd.revents != 0 {
-                    o.ready(token);
+                    Source::ReadyFd => self.readiness.on_fd(),
+                    Source::Relay => self.readiness.on_relay(),
+                };
+                if check == Check::Ready {
+                    self.handle(Event::Ready, Instant::now())?;
                 }
             }
         }
+    }
+
+    /// Once the main child has ended and nothing of its tree remains: drain the output (up to
+    /// the drain deadline) and give the exit.
+    fn try_finish(&mut self, now: Instant) -> Option<Exit> {
+        let Phase::Finishing { end, .. } = self.phase else {
+            return None;
+        };
+        if self.children_remain {
+            return None;
+        }
+        if let Some(o) = self.output.as_mut() {
+            if o.open() && self.drain_until.is_some_and(|d| now < d) {
+                return None;
+            }
+            if o.open() && o.pending() == 0 {
+                warn!(
+                    "output still open {:?} after pid {} exited (a process outside sigshim's reach holds it): stopping reading",
+                    self.cfg.log.drain_timeout, self.pid
+                );
+            }
+            // The queue gets what is left of the drain, and at least a moment: a destination
+            // that is merely slow should not lose records to stderr.
+            let flush_by = self
+                .drain_until
+                .unwrap_or(now)
+                .max(now + std::time::Duration::from_millis(500));
+            o.finish(flush_by);
+        }
+        Some(
+            self.exit_override
+                .unwrap_or_else(|| self.cfg.policy.exit_for(end)),
+        )
     }
 }
 
@@ -204,6 +305,7 @@ fn poll(fds: &mut [libc::pollfd], timeout: Option<std::time::Duration>) -> Resul
 }
 
 impl Supervisor<'_> {
+    /// The phase's own deadline (the schedule's next step, the leftovers' SIGKILL, the drain).
     fn next_deadline(&self) -> Option<Instant> {
         match self.phase {
             Phase::Running => None,
@@ -243,6 +345,19 @@ impl Supervisor<'_> {
                     _ => self.forward(sig, route.action),
                 }
             }
+            (Phase::Running, Event::Ready) => self.readiness.declare(self.pid),
+            // Readiness after a stop began, or after the app ended, is news to no one.
+            (_, Event::Ready) => {}
+            (Phase::Running, Event::ReadyTimeout) => {
+                error!(
+                    "{} not ready within {:?}: stopping it",
+                    self.cfg.command[0].to_string_lossy(),
+                    self.cfg.ready_timeout.unwrap_or_default()
+                );
+                self.exit_override = Some(Exit::Code(exit::INTERNAL));
+                let first = self.schedule.first_signal();
+                self.start_schedule(Action::Send(first), now);
+            }
             (Phase::Running | Phase::Stopping { .. }, Event::ChildEnded(end)) => {
                 self.main_ended(end, now);
             }
@@ -269,22 +384,59 @@ impl Supervisor<'_> {
     }
 
     fn begin_stop(&mut self, sig: Signal, action: Action, now: Instant) {
-        let first = self.cfg.schedule.step(0).map(|s| s.signal);
-        if first == Some(Signal::KILL) {
-            warn!("{sig} received: stop schedule starts with SIGKILL");
+        match action {
+            Action::Send(s) => info!("{sig} received: stopping pid {} with {s}", self.pid),
+            Action::Drop => info!(
+                "{sig} received: stopping pid {} (signal rewritten to nothing)",
+                self.pid
+            ),
+        }
+        self.start_schedule(action, now);
+    }
+
+    /// Step 0 of the stop schedule: `action` (the stop request's route), or SIGKILL to the
+    /// whole tree when the schedule starts with it.
+    fn start_schedule(&mut self, action: Action, now: Instant) {
+        if self.schedule.first_signal() == Signal::KILL {
+            warn!(
+                "stop schedule starts with SIGKILL: killing pid {} and its descendants",
+                self.pid
+            );
             self.kill_tree(Signal::KILL);
             self.killing = true;
-        } else {
-            self.forward(sig, action);
+        } else if let Action::Send(s) = action {
+            self.deliver(s);
         }
         self.phase = Phase::Stopping {
             step: 0,
-            next: self.cfg.schedule.deadline(0, now),
+            next: self.schedule.deadline(0, now),
         };
+        self.tell_stopping(0, action);
+    }
+
+    /// STOPPING=1 and a STATUS line for systemd, with EXTEND_TIMEOUT_USEC covering what is
+    /// left of the schedule plus the drain, so the unit's own stop timeout does not cut sigshim
+    /// off in the middle of its job.
+    fn tell_stopping(&self, step: usize, action: Action) {
+        let sent = match action {
+            Action::Send(s) if step == 0 => s,
+            _ => self.schedule.step(step).map_or(Signal::KILL, |s| s.signal),
+        };
+        let rest: std::time::Duration = self.schedule.steps()[step..]
+            .iter()
+            .filter_map(|s| s.wait)
+            .sum();
+        let next = self.schedule.step(step + 1).map(|s| s.signal);
+        let status = match (next, self.schedule.step(step).and_then(|s| s.wait)) {
+            (Some(n), Some(w)) => format!("sent {sent} to pid {}, {n} in {w:?}", self.pid),
+            _ => format!("sent {sent} to pid {}, waiting for it to exit", self.pid),
+        };
+        let covers = rest + self.cfg.log.drain_timeout + std::time::Duration::from_secs(1);
+        self.readiness.stopping(&status, Some(covers));
     }
 
     fn run_step(&mut self, step: usize, now: Instant) {
-        let Some(s) = self.cfg.schedule.step(step) else {
+        let Some(s) = self.schedule.step(step) else {
             self.phase = Phase::Stopping { step, next: None };
             return;
         };
@@ -304,8 +456,9 @@ impl Supervisor<'_> {
         }
         self.phase = Phase::Stopping {
             step,
-            next: self.cfg.schedule.deadline(step, now),
+            next: self.schedule.deadline(step, now),
         };
+        self.tell_stopping(step, Action::Send(s.signal));
     }
 
     fn forward(&self, received: Signal, action: Action) {
@@ -394,7 +547,7 @@ impl Supervisor<'_> {
             // understands (the guard may have left TERM ignored in them; a shell's background
             // jobs ignore INT), never through the rewrite table (dumb-init's trap); then
             // SIGKILL after the grace.
-            let stop = self.cfg.schedule.first_signal();
+            let stop = self.schedule.first_signal();
             info!(
                 "pid {} left processes behind: sending {stop} and SIGTERM, SIGKILL in {:?}",
                 self.pid, self.cfg.leftover_grace

@@ -726,7 +726,7 @@ fn stop_legacy_app_every_line_arrives() {
         .collect();
     for want in [
         format!("started {} as pid {pid}", probe()),
-        "SIGTERM received: sent SIGINT".to_string(),
+        format!("SIGTERM received: stopping pid {pid} with SIGINT"),
         format!("pid {pid} exited with status 0"),
     ] {
         assert!(own.contains(&want), "no sigshim record {want:?} in {own:?}");

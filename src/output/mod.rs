@@ -29,6 +29,9 @@ use tracing::{info, warn};
 pub enum Target {
     Journald(PathBuf),
     Syslog(PathBuf, syslog::Format),
+    /// Lines copied unchanged to sigshim's own stdout/stderr (`--log inherit` when readiness
+    /// must watch the output).
+    Passthrough,
 }
 
 /// The log settings from the command line, with `auto` already resolved.
@@ -95,6 +98,7 @@ struct Rec {
 enum Encoder {
     Journald(journald::JournalHeader),
     Syslog(syslog::SyslogHeader),
+    Passthrough,
 }
 
 pub struct Output {
@@ -114,6 +118,9 @@ pub struct Output {
     fallback_lines: u64,
     warned: bool,
     sent: u64,
+    /// `--ready log:REGEX`, until the first match.
+    ready_regex: Option<regex_lite::Regex>,
+    ready_matched: bool,
 }
 
 /// Which of our descriptors a pollfd entry is, so `supervise` can hand results back.
@@ -124,7 +131,12 @@ pub enum Token {
 }
 
 impl Output {
-    pub fn new(settings: &Settings, pipes: Pipes, child_pid: i32) -> Output {
+    pub fn new(
+        settings: &Settings,
+        pipes: Pipes,
+        child_pid: i32,
+        ready_regex: Option<regex_lite::Regex>,
+    ) -> Output {
         let [out_r, err_r] = pipes.read;
         let pid = child_pid as u32;
         let (encoder, path) = match &settings.target {
@@ -146,6 +158,7 @@ impl Output {
                 )),
                 p.clone(),
             ),
+            Target::Passthrough => (Encoder::Passthrough, PathBuf::from("stdout/stderr")),
         };
         let stream = |fd, priority| Stream {
             fd: Some(fd),
@@ -170,9 +183,22 @@ impl Output {
             fallback_lines: 0,
             warned: false,
             sent: 0,
+            ready_regex,
+            ready_matched: false,
         };
-        out.connect(Instant::now());
+        if !matches!(out.encoder, Encoder::Passthrough) {
+            out.connect(Instant::now());
+        }
         out
+    }
+
+    /// True once, after an output line matched `--ready log:REGEX`.
+    pub fn take_ready_match(&mut self) -> bool {
+        if self.ready_matched && self.ready_regex.is_some() {
+            self.ready_regex = None;
+            return true;
+        }
+        false
     }
 
     /// Whether a pipe is still open (the app or something it started can still write).
@@ -267,15 +293,24 @@ impl Output {
             recs,
             level_prefix,
             read_buf,
+            ready_regex,
+            ready_matched,
             ..
         } = self;
         let stream = &mut streams[i];
         let default_priority = stream.priority;
         let stamp = match encoder {
             Encoder::Syslog(_) => Some(syslog::Stamp::now()),
-            Encoder::Journald(_) => None,
+            Encoder::Journald(_) | Encoder::Passthrough => None,
         };
         let mut emit = |line: &[u8]| {
+            if !*ready_matched && let Some(re) = ready_regex {
+                *ready_matched = re.is_match(&String::from_utf8_lossy(line));
+            }
+            if let Encoder::Passthrough = encoder {
+                write_line(if i == 0 { 1 } else { 2 }, line);
+                return;
+            }
             let (priority, message) = match lines::parse_level_prefix(line) {
                 Some((p, rest)) if *level_prefix => (p, rest),
                 _ => (default_priority, line),
@@ -285,6 +320,7 @@ impl Output {
                 (Encoder::Journald(h), _) => journald::encode_entry(buf, h, priority, message),
                 (Encoder::Syslog(h), Some(st)) => syslog::encode(buf, h, priority, st, message),
                 (Encoder::Syslog(_), None) => unreachable!("a stamp is taken for syslog"),
+                (Encoder::Passthrough, _) => unreachable!("passthrough lines are written above"),
             }
             let msg = buf.len();
             buf.extend_from_slice(message);
@@ -434,19 +470,7 @@ impl Output {
     /// Writes one raw line to sigshim's stderr: better in the init's console log than lost.
     fn fallback(&mut self, r: Rec) {
         self.fallback_lines += 1;
-        let line = &self.buf[r.msg..r.end];
-        let iov = [
-            libc::iovec {
-                iov_base: line.as_ptr() as *mut libc::c_void,
-                iov_len: line.len(),
-            },
-            libc::iovec {
-                iov_base: b"\n".as_ptr() as *mut libc::c_void,
-                iov_len: 1,
-            },
-        ];
-        // SAFETY: writev on fd 2 with two valid iovecs. A failing stderr leaves nothing else.
-        unsafe { libc::writev(2, iov.as_ptr(), 2) };
+        write_line(2, &self.buf[r.msg..r.end]);
     }
 
     /// At the end: the partial last lines, then everything queued, within `deadline` (a stuck
@@ -520,8 +544,27 @@ impl Output {
                 self.path.display()
             );
         }
-        info!("{} records sent to {}", self.sent, self.path.display());
+        if !matches!(self.encoder, Encoder::Passthrough) {
+            info!("{} records sent to {}", self.sent, self.path.display());
+        }
     }
+}
+
+/// Writes `line` and a newline to `fd` in one writev(2) (blocking: sigshim's own stdout and
+/// stderr are the init's, which takes what it is given).
+fn write_line(fd: RawFd, line: &[u8]) {
+    let iov = [
+        libc::iovec {
+            iov_base: line.as_ptr() as *mut libc::c_void,
+            iov_len: line.len(),
+        },
+        libc::iovec {
+            iov_base: b"\n".as_ptr() as *mut libc::c_void,
+            iov_len: 1,
+        },
+    ];
+    // SAFETY: writev with two valid iovecs. A failing stdout/stderr leaves nothing else to try.
+    unsafe { libc::writev(fd, iov.as_ptr(), 2) };
 }
 
 pub fn connect_dgram(path: &std::path::Path) -> std::io::Result<OwnedFd> {

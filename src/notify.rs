@@ -1,0 +1,428 @@
+//! Readiness: deciding when the app is ready (`--ready`), and telling the init above.
+//!
+//! The app is ready right after exec (`spawn`), when it sends `READY=1` itself (`notify`: it gets
+//! a notify socket of sigshim's own, and sigshim relays what it says from sigshim's PID so that
+//! systemd's default `NotifyAccess=main` accepts it, puma#3086), when an output line matches
+//! (`log:`, checked by `output`), when a TCP port accepts (`tcp:`), when a file appears
+//! (`file:`), or when it writes a newline on a descriptor (`fd:`, s6's notification-fd).
+//! Probes that have no event to wait on (tcp, file) are retried every 100 ms until ready; that
+//! tick stops for good once the app is ready, so an idle sigshim still makes no system calls.
+//!
+//! The same event is then delivered to whatever is above: systemd (`READY=1` on
+//! `$NOTIFY_SOCKET`, via the sd-notify crate), s6 (`--notify-fd`), Upstart's `expect stop`
+//! (sigshim stops itself once; Upstart continues it), or a ready file. `supervise` owns the
+//! loop; this module owns the descriptors and the protocol.
+
+use std::ffi::OsString;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tracing::{debug, info, warn};
+
+/// `--ready MODE`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Spawn,
+    Notify,
+    Log(String),
+    Tcp(String, u16),
+    File(PathBuf),
+    Fd(i32),
+}
+
+/// Parses `spawn`, `notify`, `log:REGEX`, `tcp:HOST:PORT`, `file:PATH`, `fd:N`.
+pub fn parse_mode(spec: &str) -> Result<Mode, String> {
+    let bad = |why: &str| format!("--ready '{spec}': {why}");
+    match spec.split_once(':') {
+        None if spec == "spawn" => Ok(Mode::Spawn),
+        None if spec == "notify" => Ok(Mode::Notify),
+        Some(("log", re)) => {
+            regex_lite::Regex::new(re).map_err(|e| bad(&format!("invalid regex: {e}")))?;
+            Ok(Mode::Log(re.to_string()))
+        }
+        Some(("tcp", hp)) => {
+            let (host, port) = hp
+                .rsplit_once(':')
+                .ok_or_else(|| bad("expected tcp:HOST:PORT"))?;
+            let port = port.parse::<u16>().map_err(|_| bad("invalid port"))?;
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            if host.is_empty() {
+                return Err(bad("empty host"));
+            }
+            Ok(Mode::Tcp(host.to_string(), port))
+        }
+        Some(("file", p)) if !p.is_empty() => Ok(Mode::File(PathBuf::from(p))),
+        Some(("fd", n)) => match n.parse::<i32>() {
+            Ok(n) if (3..=1024).contains(&n) => Ok(Mode::Fd(n)),
+            _ => Err(bad("N must be a descriptor number from 3 to 1024")),
+        },
+        _ => Err(bad(
+            "expected spawn, notify, log:REGEX, tcp:HOST:PORT, file:PATH or fd:N",
+        )),
+    }
+}
+
+/// How readiness is reported upwards (besides `$NOTIFY_SOCKET`, which is used when set).
+#[derive(Clone, Debug, Default)]
+pub struct Delivery {
+    /// s6: write a newline to this descriptor and close it.
+    pub notify_fd: Option<i32>,
+    /// Create this file when ready; remove it at exit.
+    pub ready_file: Option<PathBuf>,
+    /// Upstart `expect stop`: SIGSTOP ourselves once.
+    pub upstart_expect_stop: bool,
+}
+
+/// What the child needs from readiness: environment changes and a descriptor.
+pub struct ChildSetup {
+    pub env_set: Vec<(OsString, OsString)>,
+    pub env_remove: Vec<OsString>,
+    /// (our descriptor, the number it gets in the child)
+    pub fd: Option<(RawFd, i32)>,
+    /// Closed in sigshim once the child has it.
+    pub fd_owned: Option<OwnedFd>,
+}
+
+const PROBE_EVERY: Duration = Duration::from_millis(100);
+
+/// What a readiness check found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Check {
+    Ready,
+    TimedOut,
+    Waiting,
+}
+
+pub struct Readiness {
+    mode: Mode,
+    delivery: Delivery,
+    ready: bool,
+    timeout: Option<Duration>,
+    timeout_at: Option<Instant>,
+    next_probe: Option<Instant>,
+    tcp: Vec<SocketAddr>,
+    fd_read: Option<OwnedFd>,
+    relay: Option<OwnedFd>,
+    upstream: bool,
+}
+
+impl Readiness {
+    pub fn new(
+        mode: Mode,
+        delivery: Delivery,
+        timeout: Option<Duration>,
+    ) -> std::io::Result<(Readiness, ChildSetup)> {
+        let upstream = std::env::var_os("NOTIFY_SOCKET").is_some();
+        let mut setup = ChildSetup {
+            env_set: Vec::new(),
+            // sigshim is the one that talks to systemd; an app that finds NOTIFY_SOCKET would
+            // be refused under NotifyAccess=main and could confuse it under =all.
+            env_remove: vec!["NOTIFY_SOCKET".into()],
+            fd: None,
+            fd_owned: None,
+        };
+        let mut r = Readiness {
+            mode: mode.clone(),
+            delivery,
+            ready: false,
+            timeout,
+            timeout_at: None,
+            next_probe: None,
+            tcp: Vec::new(),
+            fd_read: None,
+            relay: None,
+            upstream,
+        };
+        match &mode {
+            Mode::Notify => {
+                let (sock, name) = relay_socket()?;
+                r.relay = Some(sock);
+                setup.env_remove.clear();
+                setup.env_set.push(("NOTIFY_SOCKET".into(), name.into()));
+            }
+            Mode::Fd(n) => {
+                let mut fds = [0 as RawFd; 2];
+                // SAFETY: pipe2 fills a valid two-element array.
+                if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // SAFETY: both descriptors were just created and are owned by nobody else.
+                let (rd, wr) =
+                    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+                // The app's end must block like any ordinary descriptor.
+                // SAFETY: fcntl on a descriptor we own.
+                unsafe { libc::fcntl(wr.as_raw_fd(), libc::F_SETFL, 0) };
+                setup.fd = Some((wr.as_raw_fd(), *n));
+                setup.fd_owned = Some(wr);
+                r.fd_read = Some(rd);
+            }
+            Mode::Tcp(host, port) => {
+                r.tcp = (host.as_str(), *port)
+                    .to_socket_addrs()
+                    .map_err(|e| {
+                        std::io::Error::new(e.kind(), format!("cannot resolve {host}: {e}"))
+                    })?
+                    .collect();
+            }
+            _ => {}
+        }
+        Ok((r, setup))
+    }
+
+    pub fn mode(&self) -> &Mode {
+        &self.mode
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready
+    }
+
+    /// The child has been exec'd: start the clock, or be ready at once in `spawn` mode.
+    pub fn started(&mut self, pid: i32, now: Instant) {
+        self.timeout_at = self.timeout.and_then(|t| now.checked_add(t));
+        match self.mode {
+            Mode::Spawn => self.declare(pid),
+            Mode::Tcp(..) | Mode::File(_) => self.next_probe = Some(now),
+            _ => {}
+        }
+    }
+
+    /// The next moment `check` has something to do.
+    pub fn deadline(&self) -> Option<Instant> {
+        if self.ready {
+            return None;
+        }
+        match (self.next_probe, self.timeout_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Runs a due probe or notices the timeout.
+    pub fn check(&mut self, now: Instant) -> Check {
+        if self.ready {
+            return Check::Waiting;
+        }
+        if self.next_probe.is_some_and(|t| now >= t) {
+            let ok = match &self.mode {
+                Mode::Tcp(..) => self
+                    .tcp
+                    .iter()
+                    .any(|a| TcpStream::connect_timeout(a, PROBE_EVERY).is_ok()),
+                Mode::File(p) => p.exists(),
+                _ => false,
+            };
+            if ok {
+                return Check::Ready;
+            }
+            self.next_probe = Some(now + PROBE_EVERY);
+        }
+        if self.timeout_at.is_some_and(|t| now >= t) {
+            self.timeout_at = None;
+            self.next_probe = None;
+            return Check::TimedOut;
+        }
+        Check::Waiting
+    }
+
+    /// Descriptors to poll: the fd-mode pipe until ready, and the relay socket always.
+    pub fn poll_fds(&self, fds: &mut Vec<libc::pollfd>) -> (Option<usize>, Option<usize>) {
+        let mut add = |fd: &Option<OwnedFd>| {
+            fd.as_ref().map(|f| {
+                fds.push(libc::pollfd {
+                    fd: f.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+                fds.len() - 1
+            })
+        };
+        let pipe = if self.ready { None } else { add(&self.fd_read) };
+        (pipe, add(&self.relay))
+    }
+
+    /// The fd-mode pipe is readable: a newline means ready; EOF without one means the app
+    /// closed it without announcing anything.
+    pub fn on_fd(&mut self) -> Check {
+        let Some(fd) = &self.fd_read else {
+            return Check::Waiting;
+        };
+        let mut buf = [0u8; 512];
+        // SAFETY: reading into a local buffer.
+        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n > 0 && buf[..n as usize].contains(&b'\n') {
+            self.fd_read = None;
+            return Check::Ready;
+        }
+        if n == 0 {
+            warn!("the app closed its readiness descriptor without writing a newline");
+            self.fd_read = None;
+        }
+        Check::Waiting
+    }
+
+    /// A datagram on the relay socket: READY=1 makes the app ready; the states systemd
+    /// understands are passed on from sigshim's PID; MAINPID= never (sigshim stays the main
+    /// process that KillMode=mixed signals).
+    pub fn on_relay(&mut self) -> Check {
+        let Some(sock) = &self.relay else {
+            return Check::Waiting;
+        };
+        let mut buf = [0u8; 4096];
+        let mut result = Check::Waiting;
+        loop {
+            // SAFETY: receiving into a local buffer.
+            let n = unsafe {
+                libc::recv(
+                    sock.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if n <= 0 {
+                return result;
+            }
+            let text = String::from_utf8_lossy(&buf[..n as usize]);
+            let mut relay = String::new();
+            for line in text.lines() {
+                let key = line.split_once('=').map_or(line, |(k, _)| k);
+                match key {
+                    "READY" if line == "READY=1" => result = Check::Ready,
+                    "STATUS"
+                    | "WATCHDOG"
+                    | "EXTEND_TIMEOUT_USEC"
+                    | "RELOADING"
+                    | "STOPPING"
+                    | "ERRNO"
+                    | "BUSERROR"
+                    | "WATCHDOG_USEC" => {
+                        relay.push_str(line);
+                        relay.push('\n');
+                    }
+                    _ => debug!("not relaying '{line}' from the app"),
+                }
+            }
+            if self.upstream && !relay.is_empty() {
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Custom(relay.trim_end())]);
+            }
+        }
+    }
+
+    /// The app is ready: tell everyone above, once.
+    pub fn declare(&mut self, pid: i32) {
+        if self.ready {
+            return;
+        }
+        self.ready = true;
+        self.next_probe = None;
+        self.timeout_at = None;
+        info!("pid {pid} is ready");
+        if self.upstream {
+            let status = format!("running: pid {pid}");
+            if let Err(e) = sd_notify::notify(&[
+                sd_notify::NotifyState::Ready,
+                sd_notify::NotifyState::Status(&status),
+            ]) {
+                warn!("cannot notify systemd: {}", crate::diag::os_error(&e));
+            }
+        }
+        if let Some(path) = &self.delivery.ready_file
+            && let Err(e) = std::fs::write(path, b"")
+        {
+            warn!(
+                "cannot create the ready file {}: {}",
+                path.display(),
+                crate::diag::os_error(&e)
+            );
+        }
+        if let Some(fd) = self.delivery.notify_fd.take() {
+            // SAFETY: writing one byte to, then closing, a descriptor the caller handed us for
+            // exactly this (s6's notification-fd protocol).
+            unsafe {
+                libc::write(fd, b"\n".as_ptr().cast(), 1);
+                libc::close(fd);
+            }
+        }
+        if self.delivery.upstart_expect_stop {
+            // Upstart's `expect stop`: the job stops itself when ready, Upstart continues it
+            // with SIGCONT (init(5)). The SIGCONT reaches the app too, harmlessly.
+            // SAFETY: kill on our own PID.
+            unsafe { libc::kill(libc::getpid(), libc::SIGSTOP) };
+        }
+    }
+
+    /// The stop sequence began: tell systemd, and make its stop timeout cover `covers`.
+    pub fn stopping(&self, status: &str, covers: Option<Duration>) {
+        if !self.upstream {
+            return;
+        }
+        let status = format!("stopping: {status}");
+        let mut states = vec![
+            sd_notify::NotifyState::Stopping,
+            sd_notify::NotifyState::Status(&status),
+        ];
+        if let Some(d) = covers {
+            let usec = d.as_micros().min(u128::from(u32::MAX)) as u32;
+            states.push(sd_notify::NotifyState::ExtendTimeoutUsec(usec));
+        }
+        let _ = sd_notify::notify(&states);
+    }
+
+    /// At exit: a ready file must not outlive the service it announces.
+    pub fn cleanup(&self) {
+        if self.ready
+            && let Some(path) = &self.delivery.ready_file
+        {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// A datagram socket in the abstract namespace: no file to clean up, and nothing the app could
+/// lack permission for after dropping privileges. (Like any abstract socket it is reachable
+/// from the whole network namespace; the name carries sigshim's PID and a nonce.)
+fn relay_socket() -> std::io::Result<(OwnedFd, String)> {
+    // SAFETY: socket with constant arguments.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a descriptor we just created.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let name = format!("sigshim/notify/{pid}/{nanos}");
+    // SAFETY: sockaddr_un is plain old data.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    // Abstract: sun_path starts with a NUL byte (unix(7)).
+    for (d, s) in addr.sun_path[1..].iter_mut().zip(name.bytes()) {
+        *d = s as libc::c_char;
+    }
+    let len = (std::mem::size_of::<libc::sa_family_t>() + 1 + name.len()) as libc::socklen_t;
+    // SAFETY: bind with a valid sockaddr_un of `len` bytes.
+    if unsafe {
+        libc::bind(
+            sock.as_raw_fd(),
+            (&addr as *const libc::sockaddr_un).cast(),
+            len,
+        )
+    } != 0
+    {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok((sock, format!("@{name}")))
+}
