@@ -31,6 +31,85 @@ pub struct Spec<'a> {
     pub env_remove: &'a [OsString],
     /// A descriptor to hand over: (ours, the number it gets in the child).
     pub extra_fd: Option<(RawFd, i32)>,
+    /// Drop to these credentials before exec.
+    pub user: Option<&'a Credentials>,
+    /// prctl(PR_SET_NO_NEW_PRIVS): setuid binaries and file capabilities stop working.
+    pub no_new_privs: bool,
+}
+
+/// The identity `--user USER[:GROUP]` resolves to, looked up before fork (NSS lookups allocate
+/// and may open files: never between fork and exec).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credentials {
+    pub uid: libc::uid_t,
+    pub gid: libc::gid_t,
+    /// Exactly the supplementary groups the app gets: the user's (initgroups) or just GROUP.
+    pub groups: Vec<libc::gid_t>,
+    pub name: String,
+    pub home: Option<OsString>,
+}
+
+impl Credentials {
+    /// Resolves `USER[:GROUP]`, names or numeric IDs.
+    pub fn resolve(spec: &str) -> Result<Credentials, String> {
+        use nix::unistd::{Gid, Group, Uid, User};
+        let (user, group) = match spec.split_once(':') {
+            Some((u, g)) => (u, Some(g)),
+            None => (spec, None),
+        };
+        if user.is_empty() || group.is_some_and(str::is_empty) {
+            return Err(format!("--user '{spec}': expected USER or USER:GROUP"));
+        }
+        let lookup_err = |what: &str, e: nix::Error| format!("cannot look up {what}: {e}");
+        let entry = match user.parse::<u32>() {
+            Ok(n) => User::from_uid(Uid::from_raw(n)).map_err(|e| lookup_err(user, e))?,
+            Err(_) => User::from_name(user).map_err(|e| lookup_err(user, e))?,
+        };
+        let (uid, name, primary, home) = match (&entry, user.parse::<u32>()) {
+            (Some(u), _) => (
+                u.uid.as_raw(),
+                u.name.clone(),
+                Some(u.gid.as_raw()),
+                Some(u.dir.clone().into_os_string()),
+            ),
+            (None, Ok(n)) => (n, n.to_string(), None, None),
+            (None, Err(_)) => return Err(format!("unknown user '{user}'")),
+        };
+        let group_gid = match group {
+            None => None,
+            Some(g) => Some(match g.parse::<u32>() {
+                Ok(n) => n,
+                Err(_) => Group::from_name(g)
+                    .map_err(|e| lookup_err(g, e))?
+                    .ok_or_else(|| format!("unknown group '{g}'"))?
+                    .gid
+                    .as_raw(),
+            }),
+        };
+        let gid = group_gid.or(primary).ok_or_else(|| {
+            format!("user {uid} has no passwd entry: give a group, e.g. --user {uid}:{uid}")
+        })?;
+        let groups = match (group_gid, &entry) {
+            (Some(g), _) => vec![g],
+            (None, Some(u)) => {
+                let cname = CString::new(u.name.as_bytes())
+                    .map_err(|_| format!("user name {:?} contains a NUL byte", u.name))?;
+                nix::unistd::getgrouplist(&cname, Gid::from_raw(gid))
+                    .map_err(|e| lookup_err(&format!("the groups of {}", u.name), e))?
+                    .into_iter()
+                    .map(Gid::as_raw)
+                    .collect()
+            }
+            (None, None) => vec![gid],
+        };
+        Ok(Credentials {
+            uid,
+            gid,
+            groups,
+            name,
+            home,
+        })
+    }
 }
 
 /// A spawn that did not produce a running program.
@@ -51,6 +130,7 @@ const STEP_SETPGID: i32 = 1;
 const STEP_PDEATHSIG: i32 = 2;
 const STEP_DUP: i32 = 3;
 const STEP_EXEC: i32 = 4;
+const STEP_PRIVS: i32 = 5;
 
 /// Forks and execs the child in its own process group. Returns its PID, which is also its
 /// process group ID.
@@ -126,6 +206,8 @@ pub fn spawn(spec: &Spec) -> Result<i32, SpawnError> {
                 stdout: spec.stdout,
                 stderr: spec.stderr,
                 extra_fd: spec.extra_fd,
+                user: spec.user,
+                no_new_privs: spec.no_new_privs,
                 candidates: &candidates,
                 argv: argv_ptrs.as_ptr(),
                 envp: envp_ptrs.as_ptr(),
@@ -183,6 +265,16 @@ pub fn spawn(spec: &Spec) -> Result<i32, SpawnError> {
             code: exit::INTERNAL,
             message: format!(
                 "cannot put the child in its own process group: {}",
+                crate::diag::os_error(&err)
+            ),
+        },
+        STEP_PRIVS => SpawnError {
+            code: exit::INTERNAL,
+            message: format!(
+                "cannot drop privileges{}: {}",
+                spec.user
+                    .map(|c| format!(" to {}", c.name))
+                    .unwrap_or_default(),
                 crate::diag::os_error(&err)
             ),
         },
@@ -283,6 +375,8 @@ struct ChildArgs<'a> {
     stdout: Option<RawFd>,
     stderr: Option<RawFd>,
     extra_fd: Option<(RawFd, i32)>,
+    user: Option<&'a Credentials>,
+    no_new_privs: bool,
     candidates: &'a [CString],
     argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
@@ -365,6 +459,37 @@ unsafe fn child_after_fork(a: ChildArgs) -> ! {
             if !ok {
                 fail(STEP_DUP);
             }
+        }
+
+        // Privileges last before exec, so everything above still ran as the caller. The order
+        // is the only safe one: supplementary groups and the gid need privilege that setuid
+        // gives up. Each step is checked, then the result is verified as a whole: a partial
+        // drop must never let the app run as root (CVE-class bugs in wrappers that ignored a
+        // failed setgid).
+        if let Some(c) = a.user {
+            if libc::setgroups(c.groups.len(), c.groups.as_ptr()) != 0
+                || libc::setgid(c.gid) != 0
+                || libc::setuid(c.uid) != 0
+            {
+                fail(STEP_PRIVS);
+            }
+            let mut now = [0 as libc::gid_t; 64];
+            let n = libc::getgroups(now.len() as libc::c_int, now.as_mut_ptr());
+            let groups_ok = n >= 0
+                && n as usize == c.groups.len()
+                && c.groups.iter().all(|g| now[..n as usize].contains(g));
+            if libc::getuid() != c.uid
+                || libc::geteuid() != c.uid
+                || libc::getgid() != c.gid
+                || libc::getegid() != c.gid
+                || !groups_ok
+            {
+                *libc::__errno_location() = libc::EPERM;
+                fail(STEP_PRIVS);
+            }
+        }
+        if a.no_new_privs && libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+            fail(STEP_PRIVS);
         }
 
         // execvp(3)'s search: ENOENT/ENOTDIR mean "try the next directory"; EACCES is

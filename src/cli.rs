@@ -174,6 +174,16 @@ struct Args {
     #[arg(long, value_name = "PATH")]
     ready_file: Option<PathBuf>,
 
+    /// Run the app as USER (name or uid), with GROUP as its only group if given, else USER's
+    /// primary group and supplementary groups. sigshim itself keeps running as the caller.
+    #[arg(long, value_name = "USER[:GROUP]")]
+    user: Option<String>,
+
+    /// Set no_new_privs for the app: setuid programs and file capabilities no longer raise
+    /// its privileges.
+    #[arg(long)]
+    no_new_privs: bool,
+
     /// More diagnostics on stderr (-v: info, -vv: debug).
     #[arg(short, long, action = ArgAction::Count)]
     verbose: u8,
@@ -275,6 +285,9 @@ pub struct Config {
     pub ready: crate::notify::Mode,
     pub ready_timeout: Option<Duration>,
     pub delivery: crate::notify::Delivery,
+    /// `--user`, resolved when sigshim starts (the user database is consulted then).
+    pub user: Option<String>,
+    pub no_new_privs: bool,
     pub verbosity: Verbosity,
 }
 
@@ -395,6 +408,8 @@ fn validate(a: Args) -> Result<Config, String> {
             ready_file: a.ready_file.clone(),
             upstart_expect_stop: a.upstart_expect_stop,
         },
+        user: a.user.clone(),
+        no_new_privs: a.no_new_privs,
         verbosity: match (a.quiet, a.verbose) {
             (true, _) => Verbosity::Quiet,
             (false, 0) => Verbosity::Normal,

@@ -142,6 +142,30 @@ pub fn run(cfg: &Config) -> Result<Exit, Fatal> {
     let (readiness, mut handover) =
         Readiness::new(cfg.ready.clone(), cfg.delivery.clone(), cfg.ready_timeout)
             .map_err(|e| setup_failed("cannot set up readiness", e))?;
+    let user = cfg
+        .user
+        .as_deref()
+        .map(child::Credentials::resolve)
+        .transpose()
+        .map_err(|message| Fatal {
+            code: exit::INTERNAL,
+            message,
+        })?;
+    if let Some(c) = &user {
+        // HOME, USER and LOGNAME describe the target user unless the caller set them: an app
+        // that finds root's HOME writes its dotfiles where it may not.
+        for (k, v) in [
+            ("HOME", c.home.clone()),
+            ("USER", Some(c.name.clone().into())),
+            ("LOGNAME", Some(c.name.clone().into())),
+        ] {
+            if let Some(v) = v
+                && std::env::var_os(k).is_none()
+            {
+                handover.env_set.push((k.into(), v));
+            }
+        }
+    }
     let pid = child::spawn(&child::Spec {
         command: &cfg.command,
         ignore: &cfg.guard,
@@ -151,6 +175,8 @@ pub fn run(cfg: &Config) -> Result<Exit, Fatal> {
         env_set: &handover.env_set,
         env_remove: &handover.env_remove,
         extra_fd: handover.fd,
+        user: user.as_ref(),
+        no_new_privs: cfg.no_new_privs,
     })
     .map_err(|e| Fatal {
         code: e.code,
