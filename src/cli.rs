@@ -15,6 +15,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 const AFTER_HELP: &str = "\
+Exit status: the child's own code, or its death signal re-raised; 127 PROGRAM not found;
+126 not executable; 125 sigshim itself failed; 2 usage error. See --help for more.";
+
+const AFTER_LONG_HELP: &str = "\
 Signals are accepted by name or number, with or without SIG, in any case: INT, SIGINT, 2, RTMIN+3.
 Durations: 500ms, 4s, 1.5s, 2m, 1h.
 
@@ -24,14 +28,25 @@ Exit status:
            (or exits 128+n with --exit-code-on-signal, or as PID 1 of a namespace)
   127      PROGRAM was not found
   126      PROGRAM was found but could not be executed
-  125      sigshim itself failed
+  125      sigshim itself failed (including a failed --user drop and --ready-timeout)
   2        usage error
 
-Examples:
-  # Upstart / runit / s6: the init sends TERM, the app only traps INT
-  exec sigshim --stop-signal INT --kill-after 4s -- /usr/local/bin/graceful
-  # systemctl reload sends HUP, the app reloads on USR2
-  sigshim --rewrite HUP:USR2 -- /usr/sbin/app --foreground";
+Examples, one per init:
+  # Upstart >= 1.4 job: the app traps only INT; the deadline stays below 'kill timeout 5'
+  expect stop
+  exec /usr/bin/sigshim --upstart-expect-stop --stop-signal INT --kill-after 4s --log syslog -- /usr/local/bin/graceful
+
+  # systemd unit (Type=notify, KillMode=mixed): reload by HUP reaches an app that wants USR2
+  ExecStart=/usr/bin/sigshim --ready log:^ready --rewrite HUP:USR2 --stop-signal INT --kill-after 20s --log journald -- /usr/sbin/app
+
+  # runit / daemontools run script
+  exec /usr/bin/sigshim --stop-signal INT --kill-after 10s -- /usr/local/bin/graceful 2>&1
+
+  # s6 run script, with notification-fd 3 in the service directory
+  exec /usr/bin/sigshim --notify-fd 3 --ready tcp:127.0.0.1:8080 --stop-signal INT -- /usr/local/bin/graceful
+
+  # container ENTRYPOINT: sigshim is PID 1 and reaps every orphan
+  ENTRYPOINT [\"/sigshim\", \"--stop-signal\", \"INT\", \"--kill-after\", \"8s\", \"--\"]";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -40,6 +55,7 @@ Examples:
     about = "Run a service as a direct child: translate its stop signal, enforce a kill deadline, \
              and hand the init the child's own exit outcome.",
     after_help = AFTER_HELP,
+    after_long_help = AFTER_LONG_HELP,
     // Everything after PROGRAM belongs to PROGRAM.
     trailing_var_arg = true,
     // A later occurrence of an option replaces an earlier one (wrapper scripts append).
@@ -289,6 +305,11 @@ pub struct Config {
     pub user: Option<String>,
     pub no_new_privs: bool,
     pub verbosity: Verbosity,
+}
+
+/// The clap definition, for the man page (tests/man.rs keeps sigshim.1 in step with it).
+pub fn command() -> clap::Command {
+    <Args as clap::CommandFactory>::command()
 }
 
 /// What parsing produced: a config to run, or text to print and an exit code (help, version,
