@@ -321,11 +321,13 @@ impl Readiness {
         self.timeout_at = None;
         info!("pid {pid} is ready");
         if self.upstream {
+            // In notify mode the app's own STATUS (relayed just before) says more than ours.
             let status = format!("running: pid {pid}");
-            if let Err(e) = sd_notify::notify(&[
-                sd_notify::NotifyState::Ready,
-                sd_notify::NotifyState::Status(&status),
-            ]) {
+            let mut states = vec![sd_notify::NotifyState::Ready];
+            if self.mode != Mode::Notify {
+                states.push(sd_notify::NotifyState::Status(&status));
+            }
+            if let Err(e) = sd_notify::notify(&states) {
                 warn!("cannot notify systemd: {}", crate::diag::os_error(&e));
             }
         }

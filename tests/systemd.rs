@@ -1,0 +1,874 @@
+//! The unit files in `systemd/` under a real systemd: systemd 252 as PID 1 of a throw-away
+//! systemd-nspawn container (tests/harness/systemd-nspawn.sh), one container per test (boot
+//! takes about half a second), so the tests run in parallel and never share a unit or a journal.
+//!
+//! The release binaries (`cargo build --release --bins`, which .ci/run does first) are bound
+//! read-only at /opt/sigshim/bin; /usr/bin/sigshim is a symlink to the one there. So the shipped
+//! unit files are installed byte for byte, without even a path substituted: `/usr/bin/sigshim`
+//! and `/usr/local/bin/NAME` exist inside. The apps are small scripts that exec the probe
+//! (tests/support/probe.rs), so the PID sigshim starts is the probe's. What the tests add is
+//! observation only, in drop-ins: an `ExecStopPost=` that records `$SERVICE_RESULT $EXIT_CODE
+//! $EXIT_STATUS`, and the changes a test is about (KillMode=control-group, a short
+//! TimeoutStopSec).
+//!
+//! Every check reads real state inside the container: `systemctl show`, `journalctl -o json`,
+//! files under /run, /proc. Waiting is bounded polling of that state ([`Container::until`]),
+//! never a sleep; readiness is made observable with a gate (a FIFO the app script reads before
+//! it execs the probe), so "start has not returned yet" is a state the test holds, not a timing.
+
+mod support;
+
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use support::*;
+
+const NSPAWN_SH: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/harness/systemd-nspawn.sh"
+);
+const LEGACY_UNIT: &str = include_str!("../systemd/legacy-app.service");
+const TEMPLATE_UNIT: &str = include_str!("../systemd/sigshim@.service");
+
+/// Where the release directory appears inside the container.
+const BIN: &str = "/opt/sigshim/bin";
+/// The legacy app's clean-stop marker (the probe writes "clean\n" there during its cleanup).
+const MARKER: &str = "/run/legacy-app.clean";
+/// If this FIFO exists when the app script starts, the script prints `waiting for gate` and
+/// reads one line from it before it execs the probe: the app is not ready until the test says.
+const GATE: &str = "/run/legacy-app.gate";
+
+/// The legacy app: one line on stderr (for the priority check), the optional gate, then the
+/// probe in `legacy` mode (exec: same PID), which traps only SIGINT and reloads on USR2.
+const LEGACY_APP: &str = r#"#!/bin/sh
+echo "starting (stderr)" >&2
+if [ -p /run/legacy-app.gate ]; then
+    echo "waiting for gate"
+    read _ < /run/legacy-app.gate
+fi
+exec /opt/sigshim/bin/sigshim-probe legacy /run/legacy-app.clean
+"#;
+
+/// An app that never stops by itself: ignores TERM and INT, and so do the two grandchildren it
+/// starts (one in its process group, one in a session of its own).
+const HANG_APP: &str = "#!/bin/sh\nexec /opt/sigshim/bin/sigshim-probe ignore-stop\n";
+
+/// Observation only: what systemd tells ExecStopPost= about the main process, one line per stop
+/// in /run/stoppost-UNIT. `$$` is systemd's escape for a literal `$` (the shell expands them).
+const OBSERVE_DROPIN: &str = "[Service]\n\
+ExecStopPost=/bin/sh -c 'echo \"$$SERVICE_RESULT $$EXIT_CODE $$EXIT_STATUS\" >> /run/stoppost-%n'\n";
+
+// ---------------------------------------------------------------------------------------------
+// The container
+
+/// One running container, stopped (and its state directory removed) on drop. A failing test
+/// keeps the state directory, with the container's whole journal saved in it.
+struct Container {
+    state: PathBuf,
+    name: String,
+    /// The host directory bound read-only at [`BIN`].
+    release: PathBuf,
+}
+
+impl Container {
+    /// Boots a container for test `short` (a few letters: it becomes the hostname). `None`
+    /// when not root (skipped loudly; a failure under CI=true).
+    fn boot(short: &str) -> Option<Container> {
+        if !require_root(&format!("systemd test ({short})")) {
+            return None;
+        }
+        let c = Container {
+            release: release_dir(),
+            state: temp_dir(&format!("nspawn-{short}")),
+            name: format!("sigshim-{short}-{}", std::process::id()),
+        };
+        let t0 = Instant::now();
+        let out = c.script(&["start"], None);
+        if !out.status.success() {
+            panic!(
+                "{NSPAWN_SH} start failed ({}):\n{}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        eprintln!(
+            "{}: booted in {:.2?} ({})",
+            c.name,
+            t0.elapsed(),
+            String::from_utf8_lossy(&out.stdout).trim()
+        );
+        Some(c)
+    }
+
+    /// `systemd-nspawn.sh ARGS...` for this container.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("bash");
+        cmd.arg(NSPAWN_SH)
+            .args(args)
+            .env("SIGSHIM_NSPAWN_STATE", &self.state)
+            .env("SIGSHIM_NSPAWN_NAME", &self.name)
+            .env(
+                "SIGSHIM_NSPAWN_BIND_RO",
+                format!("{}:{BIN}", self.release.display()),
+            );
+        cmd
+    }
+
+    fn script(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        let mut cmd = self.command(args);
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {NSPAWN_SH}: {e}"));
+        if let Some(data) = stdin {
+            use std::io::Write;
+            let mut w = child.stdin.take().expect("stdin");
+            w.write_all(data).expect("write to the container command");
+        }
+        child
+            .wait_with_output()
+            .expect("wait for the container command")
+    }
+
+    /// A command inside the container, whatever its outcome.
+    fn try_exec(&self, args: &[&str]) -> Output {
+        let mut a = vec!["exec"];
+        a.extend_from_slice(args);
+        self.script(&a, None)
+    }
+
+    /// A command inside the container that must succeed; its stdout.
+    fn exec(&self, args: &[&str]) -> String {
+        let out = self.try_exec(args);
+        if !out.status.success() {
+            panic!(
+                "in {}: {args:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+                self.name,
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `sh -c SCRIPT` inside the container; must succeed.
+    fn sh(&self, script: &str) -> String {
+        self.exec(&["sh", "-c", script])
+    }
+
+    /// Writes `contents` to `path` inside the container (the directory is created).
+    fn write(&self, path: &str, contents: &str, mode: &str) {
+        let script =
+            format!("mkdir -p \"$(dirname '{path}')\" && cat > '{path}' && chmod {mode} '{path}'");
+        let out = self.script(&["exec", "sh", "-c", &script], Some(contents.as_bytes()));
+        assert!(
+            out.status.success(),
+            "writing {path} in {}: {}",
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A `systemctl` command run in the background (e.g. a `start` that blocks until the unit
+    /// is ready), so the test can look at the unit meanwhile.
+    fn spawn_systemctl(&self, args: &[&str]) -> Run {
+        let mut cmd = self.command(&["exec", "systemctl"]);
+        cmd.args(args);
+        Run::start(cmd)
+    }
+
+    /// `systemctl show -p P1,P2,... UNIT` as a map.
+    fn show(&self, unit: &str, props: &[&str]) -> BTreeMap<String, String> {
+        let out = self.exec(&["systemctl", "show", "-p", &props.join(","), unit]);
+        out.lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn prop(&self, unit: &str, prop: &str) -> String {
+        self.show(unit, &[prop]).remove(prop).unwrap_or_default()
+    }
+
+    /// Every journal entry about or from `unit` (`journalctl -u`: the unit's processes, and
+    /// systemd's messages about it), all fields.
+    fn journal(&self, unit: &str) -> Vec<Entry> {
+        self.exec(&[
+            "journalctl",
+            "-u",
+            unit,
+            "-o",
+            "json",
+            "--all",
+            "--no-pager",
+        ])
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("journalctl printed bad JSON ({e}): {l}"))
+        })
+        .collect()
+    }
+
+    /// Polls `check` (every 50 ms, each poll runs commands in the container) until it returns
+    /// `Some`, for at most `timeout`; panics naming `what` and the unit's journal otherwise.
+    fn until<T>(
+        &self,
+        what: &str,
+        unit: &str,
+        timeout: Duration,
+        mut check: impl FnMut() -> Option<T>,
+    ) -> T {
+        let end = Instant::now() + timeout;
+        loop {
+            if let Some(v) = check() {
+                return v;
+            }
+            if Instant::now() > end {
+                panic!("{what}: not within {timeout:?}\n{}", self.describe(unit));
+            }
+            std::thread::sleep(Duration::from_millis(50)); // polling interval of a bounded wait
+        }
+    }
+
+    /// Waits until the unit's journal holds an entry for which `pred` holds; returns it.
+    fn journal_entry(&self, unit: &str, what: &str, pred: impl Fn(&Entry) -> bool) -> Entry {
+        self.until(what, unit, TIMEOUT, || {
+            self.journal(unit).into_iter().find(|e| pred(e))
+        })
+    }
+
+    /// The first app record of `unit` with identifier `id` whose message starts with `prefix`.
+    fn app_line(&self, unit: &str, id: &str, prefix: &str) -> Entry {
+        self.journal_entry(
+            unit,
+            &format!("a {id} record starting with {prefix:?}"),
+            |e| text(e, "SYSLOG_IDENTIFIER") == id && text(e, "MESSAGE").starts_with(prefix),
+        )
+    }
+
+    /// State and journal of a unit, for failure messages.
+    fn describe(&self, unit: &str) -> String {
+        let status = self.try_exec(&["systemctl", "status", "--no-pager", "-l", "-n", "0", unit]);
+        let journal = self.try_exec(&[
+            "journalctl",
+            "-u",
+            unit,
+            "--no-pager",
+            "-o",
+            "short-precise",
+        ]);
+        format!(
+            "--- systemctl status {unit}:\n{}\n--- journalctl -u {unit}:\n{}",
+            String::from_utf8_lossy(&status.stdout),
+            String::from_utf8_lossy(&journal.stdout)
+        )
+    }
+
+    /// Lines ExecStopPost= recorded for `unit`: "$SERVICE_RESULT $EXIT_CODE $EXIT_STATUS".
+    fn stoppost(&self, unit: &str) -> Vec<String> {
+        self.sh(&format!("cat /run/stoppost-{unit} 2>/dev/null || true"))
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Installs the shipped units, the app scripts and the observation drop-ins.
+    fn install(&self) {
+        self.sh(&format!("ln -sf {BIN}/sigshim /usr/bin/sigshim"));
+        self.write("/etc/systemd/system/legacy-app.service", LEGACY_UNIT, "644");
+        self.write("/etc/systemd/system/sigshim@.service", TEMPLATE_UNIT, "644");
+        self.write("/usr/local/bin/legacy-app", LEGACY_APP, "755");
+        self.write("/usr/local/bin/hang", HANG_APP, "755");
+        // What systemd itself thinks of the shipped files, before any drop-in is added.
+        let verify = self.try_exec(&[
+            "systemd-analyze",
+            "verify",
+            "/etc/systemd/system/legacy-app.service",
+            "/etc/systemd/system/sigshim@legacy-app.service",
+        ]);
+        assert!(
+            verify.status.success() && verify.stderr.is_empty(),
+            "systemd-analyze verify complains about the unit files:\n{}",
+            String::from_utf8_lossy(&verify.stderr)
+        );
+        for unit in ["legacy-app.service", "sigshim@.service"] {
+            self.write(
+                &format!("/etc/systemd/system/{unit}.d/50-test-observe.conf"),
+                OBSERVE_DROPIN,
+                "644",
+            );
+        }
+        self.exec(&["systemctl", "daemon-reload"]);
+    }
+
+    /// Adds a drop-in to `unit` and reloads systemd.
+    fn drop_in(&self, unit: &str, name: &str, contents: &str) {
+        self.write(
+            &format!("/etc/systemd/system/{unit}.d/{name}.conf"),
+            contents,
+            "644",
+        );
+        self.exec(&["systemctl", "daemon-reload"]);
+    }
+
+    /// `systemctl start UNIT`, which must succeed; the unit's journal in the panic otherwise
+    /// (the usual cause: a sigshim that does not know an option of the unit file yet).
+    fn start(&self, unit: &str) {
+        let out = self.try_exec(&["systemctl", "start", unit]);
+        if !out.status.success() {
+            panic!(
+                "systemctl start {unit} failed ({}): {}\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr),
+                self.describe(unit)
+            );
+        }
+    }
+
+    /// `systemctl stop UNIT` and how long it took.
+    fn stop(&self, unit: &str) -> Duration {
+        let t0 = Instant::now();
+        let out = self.try_exec(&["systemctl", "stop", unit]);
+        let took = t0.elapsed();
+        assert!(
+            out.status.success(),
+            "systemctl stop {unit} failed ({}): {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            self.describe(unit)
+        );
+        took
+    }
+
+    /// The unit's main PID (sigshim), checked to be a running sigshim.
+    fn main_pid(&self, unit: &str) -> i32 {
+        let pid: i32 = self.prop(unit, "MainPID").parse().expect("MainPID");
+        assert!(pid > 0, "{unit} has no main PID\n{}", self.describe(unit));
+        let comm = self.sh(&format!("cat /proc/{pid}/comm"));
+        assert_eq!(
+            comm.trim(),
+            "sigshim",
+            "MainPID {pid} of {unit} is not sigshim"
+        );
+        pid
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let failed = std::thread::panicking();
+        if failed {
+            // The overlay vanishes with the container: keep its journal for a look.
+            let j = self.try_exec(&["journalctl", "--no-pager", "-o", "short-precise"]);
+            let path = self.state.join("journal.txt");
+            let _ = std::fs::write(&path, &j.stdout);
+            eprintln!("container journal saved in {}", path.display());
+        }
+        // Never panic in drop (a second panic aborts and hides the first): report instead.
+        let out = self.script(&["stop"], None);
+        if !out.status.success() {
+            eprintln!(
+                "{NSPAWN_SH} stop failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        if failed {
+            eprintln!("container state kept in {}", self.state.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.state);
+        }
+    }
+}
+
+/// The release binaries the container runs: next to the test's own build (`target/release`
+/// beside `target/debug`, whatever CARGO_TARGET_DIR says). Panics if they are not built.
+fn release_dir() -> PathBuf {
+    let exe = Path::new(sigshim());
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .join("release");
+    for bin in ["sigshim", "sigshim-probe"] {
+        assert!(
+            dir.join(bin).is_file(),
+            "{} is missing: the systemd tests run the release binaries; build them with \
+             `cargo build --release --bins` (.ci/run does) and run the tests again",
+            dir.join(bin).display()
+        );
+    }
+    dir
+}
+
+// ---------------------------------------------------------------------------------------------
+// Journal entries
+
+type Entry = Map<String, Value>;
+
+/// A field as text ("" when absent; journalctl prints non-UTF-8 values as byte arrays, which
+/// none of these fields are).
+fn text(e: &Entry, field: &str) -> String {
+    match e.get(field) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(b)) => String::from_utf8_lossy(
+            &b.iter()
+                .filter_map(|v| v.as_u64().map(|n| n as u8))
+                .collect::<Vec<u8>>(),
+        )
+        .into_owned(),
+        _ => String::new(),
+    }
+}
+
+fn num(e: &Entry, field: &str) -> i64 {
+    text(e, field)
+        .parse()
+        .unwrap_or_else(|_| panic!("{field} is not a number in {e:?}"))
+}
+
+/// Entries from systemd (PID 1) itself whose message contains `needle`.
+fn from_systemd<'a>(journal: &'a [Entry], needle: &'a str) -> impl Iterator<Item = &'a Entry> {
+    journal
+        .iter()
+        .filter(move |e| text(e, "_PID") == "1" && text(e, "MESSAGE").contains(needle))
+}
+
+/// Blocks until the app script is waiting on the gate, checks that the start job is still
+/// running (the unit `activating`, `systemctl start` not returned), opens the gate and returns
+/// once `systemctl start` has returned successfully.
+fn start_through_gate(c: &Container, unit: &str, id: &str) {
+    c.sh(&format!("rm -f {GATE} && mkfifo {GATE}"));
+    let mut start = c.spawn_systemctl(&["start", unit]);
+    c.app_line(unit, id, "waiting for gate");
+    let state = c.show(unit, &["ActiveState", "SubState"]);
+    assert_eq!(
+        (state["ActiveState"].as_str(), state["SubState"].as_str()),
+        ("activating", "start"),
+        "the app is not ready yet (it waits on the gate), so {unit} must still be starting\n{}",
+        c.describe(unit)
+    );
+    assert!(
+        start.child.try_wait().expect("try_wait").is_none(),
+        "systemctl start {unit} returned before the app was ready\n{}",
+        c.describe(unit)
+    );
+    // Bounded: if the app script is gone, nothing would ever open the FIFO for reading.
+    c.sh(&format!("timeout 15 sh -c 'echo go > {GATE}'"));
+    let st = start.wait_for(TIMEOUT);
+    assert!(
+        st.success(),
+        "systemctl start {unit}: {st}\n{}\n{}",
+        start.stderr(),
+        c.describe(unit)
+    );
+    c.sh(&format!("rm -f {GATE}"));
+}
+
+/// The app's PID from its `ready pid=N` line in the journal.
+fn app_pid(c: &Container, unit: &str, id: &str) -> i32 {
+    field(&text(&c.app_line(unit, id, "ready pid="), "MESSAGE"), "pid")
+}
+
+// ---------------------------------------------------------------------------------------------
+// a. Readiness
+
+/// `--ready log:^ready`: `systemctl start` blocks while the app has not printed its ready line
+/// and returns once it has; the unit is then active with sigshim as its main PID, and the app
+/// did not inherit systemd's NOTIFY_SOCKET (only `--ready notify` hands it a socket).
+#[test]
+fn start_returns_once_the_app_printed_ready() {
+    let Some(c) = Container::boot("ready-log") else {
+        return;
+    };
+    c.install();
+    let unit = "legacy-app.service";
+    start_through_gate(&c, unit, "legacy-app");
+    let state = c.show(unit, &["ActiveState", "SubState", "StatusText"]);
+    assert_eq!(state["ActiveState"], "active", "{}", c.describe(unit));
+    assert_eq!(state["SubState"], "running");
+    assert!(
+        !state["StatusText"].is_empty(),
+        "sigshim sent no STATUS= (systemctl status shows it)"
+    );
+    c.main_pid(unit);
+    let pid = app_pid(&c, unit, "legacy-app");
+    let environ = c.sh(&format!("tr '\\0' '\\n' < /proc/{pid}/environ"));
+    assert!(
+        !environ.lines().any(|l| l.starts_with("NOTIFY_SOCKET=")),
+        "the app got a NOTIFY_SOCKET under --ready log: (it must be removed):\n{environ}"
+    );
+}
+
+/// The legacy app as an instance of the template unit with `--ready notify`; the probe sends
+/// `READY=1`, `STATUS=probe serving` and its own `MAINPID=` (PROBE_NOTIFY=1: every variable of
+/// the environment file reaches the app too).
+fn notify_instance(c: &Container) -> &'static str {
+    c.write(
+        "/etc/sigshim/legacy-app.env",
+        "SIGSHIM_STOP_SIGNAL=INT\nSIGSHIM_READY=notify\nSIGSHIM_OPTS=--rewrite HUP:USR2\nPROBE_NOTIFY=1\n",
+        "644",
+    );
+    "sigshim@legacy-app.service"
+}
+
+/// `--ready notify` through the template unit, under the default `NotifyAccess=main`: the app
+/// sends READY=1 (with its own MAINPID=) to the socket sigshim gave it, sigshim relays it from
+/// its own PID, and systemd accepts it. Without the relay systemd would refuse the app's
+/// message ("reception only permitted for main PID") and the start would time out.
+#[test]
+fn start_returns_once_the_app_sent_ready_through_sigshim() {
+    let Some(c) = Container::boot("ready-notify") else {
+        return;
+    };
+    c.install();
+    let unit = notify_instance(&c);
+    assert_eq!(c.prop(unit, "NotifyAccess"), "main");
+    start_through_gate(&c, unit, "legacy-app");
+    let state = c.show(unit, &["ActiveState", "SubState", "StatusText"]);
+    assert_eq!(state["ActiveState"], "active", "{}", c.describe(unit));
+    let main = c.main_pid(unit);
+    let sent = c.app_line(unit, "legacy-app", "sent READY=1 to ");
+    let socket = text(&sent, "MESSAGE")["sent READY=1 to ".len()..].to_string();
+    assert_ne!(
+        socket, "/run/systemd/notify",
+        "the app was handed systemd's own socket, not sigshim's relay"
+    );
+    let pid = num(&sent, "SYSLOG_PID");
+    assert_ne!(
+        pid, main as i64,
+        "the probe is sigshim's child, not sigshim"
+    );
+    // The app's MAINPID= was not passed on: sigshim stays the main PID.
+    assert_eq!(c.prop(unit, "MainPID"), main.to_string());
+    let journal = c.journal(unit);
+    let refused: Vec<String> = from_systemd(&journal, "notification message")
+        .map(|e| text(e, "MESSAGE"))
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "systemd refused notifications: {refused:?}"
+    );
+    // Stop still works through the template (INT to the app, clean exit).
+    c.stop(unit);
+    assert_eq!(c.prop(unit, "Result"), "success", "{}", c.describe(unit));
+}
+
+/// Under `--ready notify` the app's own `STATUS=` is relayed and is what systemd shows once the
+/// unit is ready (`systemctl status` → Status: "probe serving"): sigshim's own STATUS= must not
+/// replace what the app said about itself.
+#[test]
+fn notify_mode_shows_the_apps_own_status() {
+    let Some(c) = Container::boot("status") else {
+        return;
+    };
+    c.install();
+    let unit = notify_instance(&c);
+    c.start(unit);
+    c.app_line(unit, "legacy-app", "sent READY=1 to ");
+    assert_eq!(
+        c.prop(unit, "StatusText"),
+        "probe serving",
+        "the app's STATUS= (sent with its READY=1) is not what systemd shows\n{}",
+        c.describe(unit)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// b. Reload
+
+/// `systemctl reload` (ExecReload= sends HUP to sigshim) reaches the app as USR2, the signal it
+/// reloads on, each time; the app keeps running under the same main PID.
+#[test]
+fn reload_reaches_the_app_as_usr2() {
+    let Some(c) = Container::boot("reload") else {
+        return;
+    };
+    c.install();
+    let unit = "legacy-app.service";
+    c.start(unit);
+    let main = c.main_pid(unit);
+    let pid = app_pid(&c, unit, "legacy-app");
+    for n in 1..=2 {
+        c.exec(&["systemctl", "reload", unit]);
+        c.until(
+            &format!("reload #{n} in the journal"),
+            unit,
+            TIMEOUT,
+            || {
+                let lines: Vec<Entry> = c
+                    .journal(unit)
+                    .into_iter()
+                    .filter(|e| {
+                        text(e, "SYSLOG_IDENTIFIER") == "legacy-app"
+                            && text(e, "MESSAGE") == "reload"
+                    })
+                    .collect();
+                (lines.len() >= n).then(|| {
+                    assert!(lines.iter().all(|e| num(e, "SYSLOG_PID") == pid as i64));
+                })
+            },
+        );
+    }
+    let state = c.show(unit, &["ActiveState", "MainPID"]);
+    assert_eq!(state["ActiveState"], "active", "{}", c.describe(unit));
+    assert_eq!(state["MainPID"], main.to_string());
+}
+
+// ---------------------------------------------------------------------------------------------
+// c. Stop
+
+/// `systemctl stop` makes the legacy app (which traps only SIGINT) run its cleanup: the marker
+/// says "clean", `cleanup` and `clean-exit` are in the journal in that order, the unit ends
+/// `Result=success` with the main process exited 0, and ExecStopPost= saw the same. systemd had
+/// nothing left to SIGKILL.
+#[test]
+fn stop_runs_the_apps_cleanup_and_ends_clean() {
+    let Some(c) = Container::boot("stop") else {
+        return;
+    };
+    c.install();
+    let unit = "legacy-app.service";
+    c.start(unit);
+    app_pid(&c, unit, "legacy-app");
+    let took = c.stop(unit);
+    eprintln!("systemctl stop {unit} took {took:.2?}");
+    assert_eq!(
+        c.sh(&format!("cat {MARKER}")),
+        "clean\n",
+        "{}",
+        c.describe(unit)
+    );
+    // ExecMainCode/ExecMainStatus cannot tell: a unit that stopped cleanly and is referenced
+    // by nothing is unloaded at once, and `systemctl show` then reads a fresh copy (both 0).
+    // ExecStopPost= is where systemd says how the main process ended.
+    let state = c.show(unit, &["ActiveState", "Result"]);
+    assert_eq!(state["ActiveState"], "inactive", "{}", c.describe(unit));
+    assert_eq!(state["Result"], "success");
+    assert_eq!(c.stoppost(unit), ["success exited 0"]);
+    let journal = c.journal(unit);
+    let app: Vec<String> = journal
+        .iter()
+        .filter(|e| text(e, "SYSLOG_IDENTIFIER") == "legacy-app")
+        .map(|e| text(e, "MESSAGE"))
+        .collect();
+    let at = |m: &str| app.iter().position(|l| l == m);
+    assert!(
+        matches!((at("cleanup"), at("clean-exit")), (Some(a), Some(b)) if a < b),
+        "no cleanup then clean-exit in the app's records: {app:?}"
+    );
+    let killed: Vec<String> = from_systemd(&journal, "Killing process")
+        .map(|e| text(e, "MESSAGE"))
+        .collect();
+    assert!(
+        killed.is_empty(),
+        "systemd had to kill processes: {killed:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// d. Journal identity
+
+/// The app's lines are in the journal under the app's identifier with the app's PID
+/// (SYSLOG_PID; `_PID` is sigshim's, which sent them), stdout at priority 6 and stderr at 3,
+/// attributed to the unit; none came through the stdout stream (sigshim did not fall back to
+/// its stderr). sigshim's own account of the stop (the unit passes -v) is there under
+/// `sigshim` with sigshim's PID.
+#[test]
+fn journal_has_the_apps_lines_under_its_identity() {
+    let Some(c) = Container::boot("journal") else {
+        return;
+    };
+    c.install();
+    let unit = "legacy-app.service";
+    c.start(unit);
+    let main = c.main_pid(unit) as i64;
+    let pid = app_pid(&c, unit, "legacy-app") as i64;
+    c.stop(unit);
+    let ready = c.app_line(unit, "legacy-app", "ready pid=");
+    let stderr = c.app_line(unit, "legacy-app", "starting (stderr)");
+    c.app_line(unit, "legacy-app", "clean-exit");
+    for (e, prio) in [(&ready, 6), (&stderr, 3)] {
+        assert_eq!(num(e, "PRIORITY"), prio, "{e:?}");
+        assert_eq!(num(e, "SYSLOG_PID"), pid, "{e:?}");
+        assert_eq!(num(e, "_PID"), main, "{e:?}");
+        assert_eq!(text(e, "_SYSTEMD_UNIT"), unit, "{e:?}");
+    }
+    let journal = c.journal(unit);
+    for e in journal
+        .iter()
+        .filter(|e| text(e, "SYSLOG_IDENTIFIER") == "legacy-app")
+    {
+        assert_eq!(num(e, "SYSLOG_PID"), pid, "{e:?}");
+        assert_eq!(text(e, "_TRANSPORT"), "journal", "{e:?}");
+    }
+    let streamed: Vec<String> = journal
+        .iter()
+        .filter(|e| text(e, "_TRANSPORT") == "stdout")
+        .map(|e| text(e, "MESSAGE"))
+        .collect();
+    assert!(
+        streamed.is_empty(),
+        "lines reached the journal through sigshim's stdout/stderr instead: {streamed:?}"
+    );
+    let own = c.journal_entry(unit, "sigshim's own record of the stop", |e| {
+        let m = text(e, "MESSAGE");
+        text(e, "SYSLOG_IDENTIFIER") == "sigshim"
+            && m.contains("SIGTERM received")
+            && m.contains("SIGINT")
+    });
+    assert_eq!(num(&own, "SYSLOG_PID"), main, "{own:?}");
+    assert_eq!(text(&own, "_SYSTEMD_UNIT"), unit, "{own:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// e. KillMode=control-group
+
+/// Under KillMode=control-group systemd sends SIGTERM to every process of the unit, the app
+/// included. The app (which dies of a raw TERM) starts with TERM ignored (sigshim's
+/// direct-delivery guard: SigIgn shows it), so it still gets sigshim's INT and cleans up.
+#[test]
+fn control_group_kill_mode_still_cleans_up() {
+    let Some(c) = Container::boot("cgroup") else {
+        return;
+    };
+    c.install();
+    let unit = "legacy-app.service";
+    c.drop_in(
+        unit,
+        "60-test-killmode",
+        "[Service]\nKillMode=control-group\n",
+    );
+    assert_eq!(c.prop(unit, "KillMode"), "control-group");
+    c.start(unit);
+    let pid = app_pid(&c, unit, "legacy-app");
+    let sigign = c.sh(&format!(
+        "sed -n 's/^SigIgn:[[:space:]]*//p' /proc/{pid}/status"
+    ));
+    let mask = u64::from_str_radix(sigign.trim(), 16).expect("SigIgn");
+    assert_ne!(
+        mask & (1 << (libc::SIGTERM - 1)),
+        0,
+        "the app does not ignore SIGTERM (SigIgn {sigign}): a raw TERM would kill it"
+    );
+    c.stop(unit);
+    assert_eq!(
+        c.sh(&format!("cat {MARKER}")),
+        "clean\n",
+        "{}",
+        c.describe(unit)
+    );
+    assert_eq!(c.prop(unit, "Result"), "success", "{}", c.describe(unit));
+    assert_eq!(c.stoppost(unit), ["success exited 0"]);
+    c.app_line(unit, "legacy-app", "clean-exit");
+}
+
+// ---------------------------------------------------------------------------------------------
+// f. Kill deadline
+
+/// Starts `sigshim@hang` (an app that ignores every stop, with grandchildren that do too) with
+/// a 2 s deadline; returns the main PID and the app's PIDs.
+fn start_hang(c: &Container) -> (i32, Vec<i32>) {
+    // The regex has a space: ${SIGSHIM_READY} keeps it one argument.
+    c.write(
+        "/etc/sigshim/hang.env",
+        "SIGSHIM_STOP_SIGNAL=INT\nSIGSHIM_KILL_AFTER=2s\nSIGSHIM_READY=log:^ready pid=\n",
+        "644",
+    );
+    let unit = "sigshim@hang.service";
+    c.start(unit);
+    let main = c.main_pid(unit);
+    let app = app_pid(c, unit, "hang");
+    let gc = text(&c.app_line(unit, "hang", "grandchildren "), "MESSAGE");
+    (main, vec![app, field(&gc, "group"), field(&gc, "setsid")])
+}
+
+/// Asserts the record of a stop decided by sigshim's deadline: the main process (sigshim) died
+/// of SIGKILL like the app, so systemd reports Result=signal, code=killed, status=9, the unit is
+/// failed; sigshim said why under its own identifier; systemd's own stop timeout never fired;
+/// every process of the app is gone.
+fn assert_killed_by_deadline(c: &Container, unit: &str, main: i32, pids: &[i32], took: Duration) {
+    eprintln!("systemctl stop {unit} took {took:.2?}");
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(10),
+        "stop took {took:?}: sigshim's 2 s deadline should decide it\n{}",
+        c.describe(unit)
+    );
+    let state = c.show(
+        unit,
+        &["ActiveState", "Result", "ExecMainCode", "ExecMainStatus"],
+    );
+    assert_eq!(state["Result"], "signal", "{}", c.describe(unit));
+    assert_eq!(state["ExecMainCode"], "2", "CLD_KILLED");
+    assert_eq!(state["ExecMainStatus"], "9", "SIGKILL");
+    assert_eq!(state["ActiveState"], "failed");
+    assert_eq!(c.stoppost(unit), ["signal killed KILL"]);
+    let own = c.journal_entry(unit, "sigshim's deadline record", |e| {
+        text(e, "SYSLOG_IDENTIFIER") == "sigshim" && text(e, "MESSAGE").contains("kill deadline")
+    });
+    assert_eq!(num(&own, "SYSLOG_PID"), main as i64);
+    let journal = c.journal(unit);
+    let timeouts: Vec<String> = from_systemd(&journal, "timed out")
+        .map(|e| text(e, "MESSAGE"))
+        .collect();
+    assert!(
+        timeouts.is_empty(),
+        "systemd's own timeout fired: {timeouts:?}"
+    );
+    let alive = c.sh(&format!(
+        "for p in {}; do [ -d /proc/$p ] && ! grep -q '^State:.*Z' /proc/$p/status && echo $p; done; true",
+        pids.iter().map(i32::to_string).collect::<Vec<_>>().join(" ")
+    ));
+    assert!(alive.trim().is_empty(), "still running: {alive}");
+}
+
+/// An app that ignores its stop signal is SIGKILLed at sigshim's deadline (2 s), well before
+/// TimeoutStopSec (30 s), and the unit reports how it ended.
+#[test]
+fn hung_app_is_killed_at_sigshims_deadline() {
+    let Some(c) = Container::boot("deadline") else {
+        return;
+    };
+    c.install();
+    let unit = "sigshim@hang.service";
+    c.drop_in(
+        "sigshim@hang.service",
+        "60-test-timeout",
+        "[Service]\nTimeoutStopSec=30s\n",
+    );
+    assert_eq!(c.prop(unit, "TimeoutStopUSec"), "30s");
+    let (main, pids) = start_hang(&c);
+    let took = c.stop(unit);
+    assert_killed_by_deadline(&c, unit, main, &pids, took);
+}
+
+/// With TimeoutStopSec (1 s) shorter than sigshim's deadline (2 s), sigshim's
+/// EXTEND_TIMEOUT_USEC= (sent when the stop starts, covering deadline plus drain) keeps systemd
+/// from timing out first: the deadline still decides, exactly as above.
+#[test]
+fn extend_timeout_lets_sigshims_deadline_decide() {
+    let Some(c) = Container::boot("extend") else {
+        return;
+    };
+    c.install();
+    let unit = "sigshim@hang.service";
+    c.drop_in(
+        "sigshim@hang.service",
+        "60-test-timeout",
+        "[Service]\nTimeoutStopSec=1s\n",
+    );
+    let (main, pids) = start_hang(&c);
+    let took = c.stop(unit);
+    assert_killed_by_deadline(&c, unit, main, &pids, took);
+}
