@@ -114,6 +114,12 @@ impl Readiness {
         timeout: Option<Duration>,
     ) -> std::io::Result<(Readiness, ChildSetup)> {
         let upstream = std::env::var_os("NOTIFY_SOCKET").is_some();
+        if let Some(fd) = delivery.notify_fd {
+            // The descriptor is s6's channel to sigshim, not the app's: if the app inherited it,
+            // it could announce readiness on its own, or hold it open after sigshim closed it.
+            // SAFETY: fcntl on a descriptor validated at parse time.
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
         let mut setup = ChildSetup {
             env_set: Vec::new(),
             // sigshim is the one that talks to systemd; an app that finds NOTIFY_SOCKET would
