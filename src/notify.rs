@@ -393,19 +393,7 @@ impl Readiness {
 /// lack permission for after dropping privileges. (Like any abstract socket it is reachable
 /// from the whole network namespace; the name carries sigshim's PID and a nonce.)
 fn relay_socket() -> std::io::Result<(OwnedFd, String)> {
-    // SAFETY: socket with constant arguments.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_UNIX,
-            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-            0,
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: a descriptor we just created.
-    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    let sock = crate::output::dgram_socket()?;
     // SAFETY: getpid has no preconditions.
     let pid = unsafe { libc::getpid() };
     let nanos = std::time::SystemTime::now()

@@ -14,6 +14,8 @@
 //! form, which the protocol document recommends whenever allowed: journald takes the key up to the
 //! first `=` (our names never contain one) and the value up to the `\n`.
 
+use super::decimal;
+
 /// The fields that do not change for a stream, encoded once: `SYSLOG_IDENTIFIER`, `SYSLOG_PID`
 /// (the child's PID) and `SYSLOG_FACILITY` (the facility's decimal number, e.g. 3 for `daemon`),
 /// with the same binary-safe field encoding as the message.
@@ -125,19 +127,6 @@ fn is_valid_field_name(name: &[u8]) -> bool {
                 && name
                     .iter()
                     .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || *b == b'_')
-        }
-    }
-}
-
-/// Writes `n` in decimal into `buf` without allocating; returns the digits.
-fn decimal(mut n: u32, buf: &mut [u8; 10]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[i..];
         }
     }
 }

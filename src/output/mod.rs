@@ -17,6 +17,20 @@ pub mod journald;
 pub mod lines;
 pub mod syslog;
 
+/// Writes `n` in decimal into `buf` without allocating; returns the digits (the encoders'
+/// numbers: PIDs, facilities, PRI).
+fn decimal(mut n: u32, buf: &mut [u8; 10]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
@@ -567,17 +581,8 @@ fn write_line(fd: RawFd, line: &[u8]) {
     unsafe { libc::writev(fd, iov.as_ptr(), 2) };
 }
 
-pub fn connect_dgram(path: &std::path::Path) -> std::io::Result<OwnedFd> {
-    let bytes = path.as_os_str().as_bytes();
-    // SAFETY: sockaddr_un is plain old data.
-    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    if bytes.len() >= addr.sun_path.len() {
-        return Err(std::io::Error::from_raw_os_error(libc::ENAMETOOLONG));
-    }
-    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
-        *d = *s as libc::c_char;
-    }
+/// A non-blocking, close-on-exec unix datagram socket.
+pub fn dgram_socket() -> std::io::Result<OwnedFd> {
     // SAFETY: socket with constant arguments.
     let fd = unsafe {
         libc::socket(
@@ -589,8 +594,22 @@ pub fn connect_dgram(path: &std::path::Path) -> std::io::Result<OwnedFd> {
     if fd < 0 {
         return Err(std::io::Error::last_os_error());
     }
-    // SAFETY: a descriptor we just created.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: a descriptor we just created, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+pub fn connect_dgram(path: &std::path::Path) -> std::io::Result<OwnedFd> {
+    let bytes = path.as_os_str().as_bytes();
+    // SAFETY: sockaddr_un is plain old data.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    if bytes.len() >= addr.sun_path.len() {
+        return Err(std::io::Error::from_raw_os_error(libc::ENAMETOOLONG));
+    }
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
+        *d = *s as libc::c_char;
+    }
+    let fd = dgram_socket()?;
     // A large send buffer lets a burst queue in the kernel instead of in sigshim.
     let size: libc::c_int = 8 * 1024 * 1024;
     // SAFETY: setsockopt with a valid int option; failure only leaves the default.

@@ -20,6 +20,8 @@
 //!   recognises. Other bytes (invalid UTF-8, `\r`, other controls) pass unchanged: rsyslog escapes
 //!   them on receipt by default (`$EscapeControlCharactersOnReceive on`), and they are data.
 
+use super::decimal;
+
 /// Which record layout [`encode`] writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -367,19 +369,6 @@ fn push_escaped(out: &mut Vec<u8>, message: &[u8]) {
         rest = &rest[i + 1..];
     }
     out.extend_from_slice(rest);
-}
-
-/// Writes `n` in decimal into `buf` without allocating; returns the digits.
-fn decimal(mut n: u32, buf: &mut [u8; 10]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[i..];
-        }
-    }
 }
 
 #[cfg(test)]
