@@ -638,6 +638,9 @@ fn parse_stat(stat: &str) -> Option<(i32, i32)> {
 /// The signal descriptor: every caught signal blocked and read as data.
 struct SignalFd {
     fd: i32,
+    /// Our own PID, taken once (getpid is a real system call on musl, and this is the path
+    /// every forwarded signal takes).
+    me: u32,
 }
 
 struct SigBuf {
@@ -672,7 +675,10 @@ impl SignalFd {
             if fd < 0 {
                 return Err(internal("cannot create a signalfd"));
             }
-            Ok(SignalFd { fd })
+            Ok(SignalFd {
+                fd,
+                me: libc::getpid() as u32,
+            })
         }
     }
 
@@ -680,8 +686,7 @@ impl SignalFd {
     /// closed pipe, its own abort) are dropped: they are not requests from outside.
     fn read<'b>(&self, b: &'b mut SigBuf) -> Result<&'b [Signal], Fatal> {
         b.out.clear();
-        // SAFETY: getpid has no preconditions.
-        let me = unsafe { libc::getpid() } as u32;
+        let me = self.me;
         loop {
             let size = std::mem::size_of::<libc::signalfd_siginfo>();
             // SAFETY: reading whole siginfo records into a buffer of that type.

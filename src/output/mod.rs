@@ -135,6 +135,9 @@ pub struct Output {
     /// `--ready log:REGEX`, until the first match.
     ready_regex: Option<regex_lite::Regex>,
     ready_matched: bool,
+    /// sendmmsg's headers and iovecs, allocated once (BATCH each).
+    hdrs: Vec<libc::mmsghdr>,
+    iovs: Vec<libc::iovec>,
 }
 
 /// Which of our descriptors a pollfd entry is, so `supervise` can hand results back.
@@ -199,6 +202,15 @@ impl Output {
             sent: 0,
             ready_regex,
             ready_matched: false,
+            // SAFETY: mmsghdr is plain old data; all-zero is a valid empty header.
+            hdrs: vec![unsafe { std::mem::zeroed() }; BATCH],
+            iovs: vec![
+                libc::iovec {
+                    iov_base: std::ptr::null_mut(),
+                    iov_len: 0,
+                };
+                BATCH
+            ],
         };
         if !matches!(out.encoder, Encoder::Passthrough) {
             out.connect(Instant::now());
@@ -397,29 +409,26 @@ impl Output {
             };
             let fd = sock.as_raw_fd();
             let batch = self.pending().min(BATCH);
-            let mut iov: [libc::iovec; BATCH] = [libc::iovec {
-                iov_base: std::ptr::null_mut(),
-                iov_len: 0,
-            }; BATCH];
-            // SAFETY: mmsghdr is plain old data; zeroed is a valid empty header.
-            let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
             for k in 0..batch {
                 let r = self.recs[self.head + k];
-                iov[k] = libc::iovec {
+                self.iovs[k] = libc::iovec {
                     iov_base: self.buf[r.start..].as_ptr() as *mut libc::c_void,
                     iov_len: r.msg - r.start,
                 };
-                msgs[k].msg_hdr.msg_iov = &mut iov[k];
-                msgs[k].msg_hdr.msg_iovlen = 1;
+                self.hdrs[k].msg_hdr.msg_iov = &mut self.iovs[k];
+                self.hdrs[k].msg_hdr.msg_iovlen = 1;
             }
+            // The raw system call: musl's sendmmsg() is a loop of sendmsg() on 64-bit, which
+            // would undo the batching in the static build.
             // SAFETY: `batch` headers, each pointing at one iovec into `self.buf`, which is not
             // touched until the call returns.
             let sent = unsafe {
-                libc::sendmmsg(
+                libc::syscall(
+                    libc::SYS_sendmmsg,
                     fd,
-                    msgs.as_mut_ptr(),
-                    batch as _,
-                    (libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) as _,
+                    self.hdrs.as_mut_ptr(),
+                    batch as libc::c_uint,
+                    (libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) as libc::c_uint,
                 )
             };
             if sent > 0 {

@@ -13,7 +13,7 @@ check() { # check NAME EXPECTED ACTUAL
     if [ "$2" = "$3" ]; then pass=$((pass + 1)); else echo "FAIL $1: expected $2, got $3" >&2; fail=$((fail + 1)); fi
 }
 status() { set +e; "$@" >/dev/null 2>&1; local s=$?; set -e; echo "$s"; }
-check "static" yes "$(file -L "$bin" | grep -qE 'static(-pie)? linked' && echo yes || echo no)"
+check "static" yes "$(file -L "$bin" | grep -qE 'static(-pie|ally)? linked' && echo yes || echo no)"
 check "no dynamic deps" yes "$( (ldd "$bin" 2>&1 || true) | grep -qE 'not a dynamic executable|statically linked' && echo yes || echo no)"
 check "--version" 0 "$(status "$bin" --version)"
 check "usage error" 2 "$(status "$bin" --stop-signal NOPE true)"
