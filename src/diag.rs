@@ -127,12 +127,12 @@ impl Sink {
             },
         };
         let mut record = Vec::with_capacity(128 + message.len());
-        match &self.encoder {
+        let _ = match &self.encoder {
             SinkEncoder::Journald(h) => journald::encode_entry(&mut record, h, priority, message),
             SinkEncoder::Syslog(h) => {
                 syslog::encode(&mut record, h, priority, &syslog::Stamp::now(), message)
             }
-        }
+        };
         // SAFETY: send on our socket with a valid buffer.
         let n = unsafe {
             libc::send(

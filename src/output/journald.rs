@@ -50,7 +50,14 @@ impl JournalHeader {
 /// `MESSAGE` (binary form when the message contains `\n`). `out` is not cleared, so the caller can
 /// reuse one buffer for every record and avoid an allocation per line. A priority above 7 (which
 /// the syslog priorities cannot express) is sent as 7, `debug`, rather than an invalid field.
-pub fn encode_entry(out: &mut Vec<u8>, header: &JournalHeader, priority: u8, message: &[u8]) {
+///
+/// Returns where the message's own bytes lie in `out` (what a fallback prints instead).
+pub fn encode_entry(
+    out: &mut Vec<u8>,
+    header: &JournalHeader,
+    priority: u8,
+    message: &[u8],
+) -> std::ops::Range<usize> {
     // One reservation for the whole entry: header + "PRIORITY=N\n" + "MESSAGE\n" + u64 + message +
     // "\n" at most.
     out.reserve(header.bytes.len() + 11 + 8 + 8 + message.len() + 1);
@@ -59,6 +66,9 @@ pub fn encode_entry(out: &mut Vec<u8>, header: &JournalHeader, priority: u8, mes
     out.push(b'0' + priority.min(7));
     out.push(b'\n');
     encode_field(out, "MESSAGE", message);
+    // Both forms end with the value itself and one '\n'.
+    let end = out.len() - 1;
+    end - message.len()..end
 }
 
 /// Appends one field to `out`: `NAME=value\n` when `value` has no `\n`, otherwise the binary form
@@ -316,5 +326,15 @@ mod tests {
         assert_eq!(decimal(0, &mut b), b"0");
         assert_eq!(decimal(10, &mut b), b"10");
         assert_eq!(decimal(u32::MAX, &mut b), b"4294967295");
+    }
+
+    #[test]
+    fn message_range_points_at_the_value() {
+        let h = JournalHeader::new(b"app", 42, 3);
+        for msg in [&b"plain"[..], b"two\nlines", b"", b"\xff\r\0"] {
+            let mut out = b"previous".to_vec();
+            let r = encode_entry(&mut out, &h, 6, msg);
+            assert_eq!(&out[r], msg);
+        }
     }
 }

@@ -100,13 +100,15 @@ struct Stream {
     priority: u8,
 }
 
-/// One queued record: `buf[start..msg]` is the encoded datagram, `buf[msg..end]` the raw line
-/// (kept for the stderr fallback).
+/// One queued record: `buf[start..end]` is the encoded datagram, `buf[msg..msg_end]` the line
+/// inside it (what the stderr fallback prints: the journald value verbatim, the syslog message
+/// with its NUL escapes).
 #[derive(Clone, Copy)]
 struct Rec {
     start: usize,
-    msg: usize,
     end: usize,
+    msg: usize,
+    msg_end: usize,
 }
 
 enum Encoder {
@@ -342,18 +344,17 @@ impl Output {
                 _ => (default_priority, line),
             };
             let start = buf.len();
-            match (&*encoder, &stamp) {
+            let msg = match (&*encoder, &stamp) {
                 (Encoder::Journald(h), _) => journald::encode_entry(buf, h, priority, message),
                 (Encoder::Syslog(h), Some(st)) => syslog::encode(buf, h, priority, st, message),
                 (Encoder::Syslog(_), None) => unreachable!("a stamp is taken for syslog"),
                 (Encoder::Passthrough, _) => unreachable!("passthrough lines are written above"),
-            }
-            let msg = buf.len();
-            buf.extend_from_slice(message);
+            };
             recs.push(Rec {
                 start,
-                msg,
                 end: buf.len(),
+                msg: msg.start,
+                msg_end: msg.end,
             });
         };
         match n {
@@ -413,7 +414,7 @@ impl Output {
                 let r = self.recs[self.head + k];
                 self.iovs[k] = libc::iovec {
                     iov_base: self.buf[r.start..].as_ptr() as *mut libc::c_void,
-                    iov_len: r.msg - r.start,
+                    iov_len: r.end - r.start,
                 };
                 self.hdrs[k].msg_hdr.msg_iov = &mut self.iovs[k];
                 self.hdrs[k].msg_hdr.msg_iovlen = 1;
@@ -465,7 +466,7 @@ impl Output {
         let r = self.recs[self.head];
         let sent = match (&self.encoder, &self.sock) {
             (Encoder::Journald(_), Some(sock)) => {
-                send_memfd(sock.as_raw_fd(), &self.buf[r.start..r.msg]).is_ok()
+                send_memfd(sock.as_raw_fd(), &self.buf[r.start..r.end]).is_ok()
             }
             _ => false,
         };
@@ -474,7 +475,7 @@ impl Output {
         } else {
             warn!(
                 "a {}-byte record is too large for {}; it went to stderr (lower --max-line)",
-                r.msg - r.start,
+                r.end - r.start,
                 self.path.display()
             );
             self.fallback(r);
@@ -493,7 +494,7 @@ impl Output {
     /// Writes one raw line to sigshim's stderr: better in the init's console log than lost.
     fn fallback(&mut self, r: Rec) {
         self.fallback_lines += 1;
-        write_line(2, &self.buf[r.msg..r.end]);
+        write_line(2, &self.buf[r.msg..r.msg_end]);
     }
 
     /// At the end: the partial last lines, then everything queued, within `deadline` (a stuck

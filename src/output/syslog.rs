@@ -277,7 +277,7 @@ pub fn encode(
     severity: u8,
     stamp: &Stamp,
     message: &[u8],
-) {
+) -> std::ops::Range<usize> {
     // "<191>1 " + 32-byte timestamp + " " + the escaped message, in the common case of no escapes.
     out.reserve(40 + header.suffix.len() + 1 + message.len());
     let pri = u32::from(header.facility) * 8 + u32::from(severity.min(7));
@@ -290,7 +290,9 @@ pub fn encode(
             push_3164_time(out, stamp);
             out.push(b' ');
             out.extend_from_slice(&header.suffix);
+            let start = out.len();
             push_escaped(out, message);
+            start..out.len()
         }
         Format::Rfc5424 => {
             out.extend_from_slice(b"1 ");
@@ -298,8 +300,10 @@ pub fn encode(
             out.extend_from_slice(&header.suffix);
             if !message.is_empty() {
                 out.push(b' ');
-                push_escaped(out, message);
             }
+            let start = out.len();
+            push_escaped(out, message);
+            start..out.len()
         }
     }
 }
@@ -669,5 +673,22 @@ mod tests {
 
     fn count(hay: &[u8], needle: &[u8]) -> usize {
         hay.windows(needle.len()).filter(|w| *w == needle).count()
+    }
+
+    #[test]
+    fn message_range_points_at_the_escaped_message() {
+        for format in [Format::Rfc3164, Format::Rfc5424] {
+            let h = SyslogHeader::new(format, 3, b"app", 42, b"host");
+            for (msg, want) in [
+                (&b"plain"[..], &b"plain"[..]),
+                (b"nul\0here", b"nul#000here"),
+                (b"", b""),
+            ] {
+                let mut out = b"previous".to_vec();
+                let r = encode(&mut out, &h, 6, &STAMP, msg);
+                assert_eq!(&out[r.clone()], want);
+                assert_eq!(r.end, out.len());
+            }
+        }
     }
 }

@@ -85,8 +85,15 @@ RuntimeMaxFileSize=1G
 EOF
 	# unshare without --fork execs bash, which execs journald: the PID we record is journald's.
 	# Inside: /run becomes $STATE/run, /dev a private tmpfs; then journald starts.
-	SIGSHIM_JOURNALD_RUN=$RUN setsid unshare --mount --net --propagation private bash -c '
+	# SIGSHIM_JOURNALD_QLEN sets the namespace's net.unix.max_dgram_qlen before journald creates
+	# its sockets: 512 is what systemd sets at boot on every host that runs journald (the
+	# kernel default, 10, is what a fresh network namespace has).
+	SIGSHIM_JOURNALD_RUN=$RUN SIGSHIM_JOURNALD_QLEN=${SIGSHIM_JOURNALD_QLEN:-} \
+	setsid unshare --mount --net --propagation private bash -c '
 		set -e
+		if [ -n "$SIGSHIM_JOURNALD_QLEN" ]; then
+			echo "$SIGSHIM_JOURNALD_QLEN" >/proc/sys/net/unix/max_dgram_qlen
+		fi
 		mount --bind "$SIGSHIM_JOURNALD_RUN" /run
 		dev=$(mktemp -d /run/.dev.XXXXXX)
 		mount -t tmpfs -o mode=755 sigshim-test-dev "$dev"

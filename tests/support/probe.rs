@@ -301,8 +301,10 @@ fn run() {
             std::process::exit(99);
         }
         Some("ready") => {
-            ready();
+            // Block first: a signal sent the moment `ready` is read must not find the default
+            // action still in place.
             let set = block_all();
+            ready();
             wait_signal(&set);
         }
         _ => {
