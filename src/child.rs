@@ -169,7 +169,10 @@ pub fn spawn(spec: &Spec) -> Result<i32, SpawnError> {
     let ignore: Vec<i32> = spec.ignore.iter().map(|s| s.0).collect();
     let internal = |what: &str| SpawnError {
         code: exit::INTERNAL,
-        message: format!("{what}: {}", std::io::Error::last_os_error()),
+        message: format!(
+            "{what}: {}",
+            crate::diag::os_error(&std::io::Error::last_os_error())
+        ),
     };
 
     let mut pipe = [0 as RawFd; 2];

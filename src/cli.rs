@@ -336,7 +336,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Parsed {
                 let rendered = e.to_string();
                 let first = rendered.lines().next().unwrap_or("invalid arguments");
                 let first = first.strip_prefix("error: ").unwrap_or(first);
-                format!("sigshim: usage: {first} (see sigshim --help)\n")
+                format!(
+                    "sigshim: usage: {} (see sigshim --help)\n",
+                    crate::diag::one_line(first)
+                )
             } else {
                 e.to_string()
             };
@@ -346,7 +349,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Parsed {
     match validate(args) {
         Ok(c) => Parsed::Run(Box::new(c)),
         Err(msg) => Parsed::Print {
-            text: format!("sigshim: usage: {msg}\n"),
+            text: format!("sigshim: usage: {}\n", crate::diag::one_line(&msg)),
             code: crate::exit::USAGE,
         },
     }

@@ -92,7 +92,7 @@ impl Subscriber for Diag {
             .get()
             .is_some_and(|sink| sink.send(priority, msg.text.as_bytes()));
         if !sent || msg.stderr {
-            let line = format!("sigshim: {level}: {}\n", msg.text);
+            let line = format!("sigshim: {level}: {}\n", one_line(&msg.text));
             let _ = std::io::stderr().write_all(line.as_bytes());
         }
     }
@@ -196,4 +196,23 @@ pub fn os_error(e: &std::io::Error) -> String {
         Some(i) => s[..i].to_string(),
         None => s,
     }
+}
+
+/// A message made safe for one line: control characters from user input (a value with a
+/// newline, a program name with an escape sequence) are shown escaped, so every message sigshim
+/// prints stays exactly one line and cannot forge another.
+pub fn one_line(msg: &str) -> String {
+    if !msg.chars().any(char::is_control) {
+        return msg.to_string();
+    }
+    msg.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
 }

@@ -24,7 +24,7 @@ fn main() {
             process::exit(128 + sig.0);
         }
         Err(fatal) => {
-            eprintln!("sigshim: fatal: {fatal}");
+            eprintln!("sigshim: fatal: {}", diag::one_line(&fatal.message));
             process::exit(fatal.code);
         }
     }

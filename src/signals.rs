@@ -161,9 +161,22 @@ pub fn parse_signal(spec: &str) -> Result<Signal, String> {
         let off = rest
             .strip_prefix(if sign > 0 { '+' } else { '-' })
             .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|d| d.parse::<i32>().ok())
             .ok_or_else(|| format!("unknown signal '{spec}'"))?;
-        check_range(base + sign * off, spec)
+        // RTMIN+N and RTMAX-N name real-time signals only: an offset that leaves the range
+        // (RTMAX-33 would be SIGSYS) is an error, as in util-linux kill.
+        let n = off
+            .parse::<i32>()
+            .ok()
+            .and_then(|off| base.checked_add(sign * off))
+            .filter(|n| (rtmin()..=rtmax()).contains(n))
+            .ok_or_else(|| {
+                format!(
+                    "signal '{spec}' is out of range (RTMIN+0..RTMIN+{} or RTMAX-0..RTMAX-{})",
+                    rtmax() - rtmin(),
+                    rtmax() - rtmin()
+                )
+            })?;
+        check_range(n, spec)
     };
     if let Some(rest) = name.strip_prefix("RTMIN") {
         return rt(rest, rtmin(), 1);
@@ -321,7 +334,21 @@ mod tests {
         assert_eq!(parse_signal("SIGRTMIN+3"), Ok(Signal(rtmin() + 3)));
         assert_eq!(parse_signal("rtmax-1"), Ok(Signal(rtmax() - 1)));
         for bad in [
-            "", "0", "65", "-1", "FOO", "SIG", "RTMIN+", "RTMIN-1", "RTMAX+1", "RTMIN+99", "1x",
+            "",
+            "0",
+            "65",
+            "-1",
+            "FOO",
+            "SIG",
+            "RTMIN+",
+            "RTMIN-1",
+            "RTMAX+1",
+            "RTMIN+99",
+            "1x",
+            "RTMAX-33",
+            "RTMAX-49",
+            "RTMIN+2147483647",
+            "RTMAX-2147483647",
         ] {
             assert!(parse_signal(bad).is_err(), "{bad:?} accepted");
         }

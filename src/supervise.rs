@@ -39,7 +39,10 @@ impl std::fmt::Display for Fatal {
 fn internal(what: &str) -> Fatal {
     Fatal {
         code: exit::INTERNAL,
-        message: format!("{what}: {}", std::io::Error::last_os_error()),
+        message: format!(
+            "{what}: {}",
+            crate::diag::os_error(&std::io::Error::last_os_error())
+        ),
     }
 }
 
@@ -699,6 +702,9 @@ impl SignalFd {
                 }
             }
             let count = n as usize / size;
+            // One batch per wake-up, never "until empty": under a storm of queued real-time
+            // signals that loop would starve every deadline (poll reports the descriptor
+            // again at once, after the loop has looked at its clocks).
             for info in &b.buf[..count] {
                 let from_self = info.ssi_pid == me
                     && (info.ssi_code == libc::SI_USER || info.ssi_code == libc::SI_TKILL);
@@ -709,9 +715,7 @@ impl SignalFd {
                 }
                 b.out.push(sig);
             }
-            if count < b.buf.len() {
-                return Ok(&b.out);
-            }
+            return Ok(&b.out);
         }
     }
 }
