@@ -1,0 +1,41 @@
+/* sleeper: the wrapped child of figures 2-5. It announces itself, then sleeps in pause(2)
+ * forever, and answers SIGUSR1 from its handler.
+ *
+ * Everything goes to stdout (a pipe the driver reads) as 16-byte records, which a pipe writes
+ * atomically (PIPE_BUF):
+ *   {1, pid}                      once, when ready
+ *   {2, CLOCK_MONOTONIC in ns}    from the SIGUSR1 handler, the moment it runs
+ * stdout rather than an extra descriptor because some wrappers close descriptors above 2.
+ * SIGTERM keeps its default action: the child of the stop figure dies at once. */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdint.h>
+#include <time.h>
+#include <unistd.h>
+
+static void on_usr1(int sig)
+{
+	struct timespec ts;
+	uint64_t rec[2];
+	(void)sig;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	rec[0] = 2;
+	rec[1] = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	/* write(2) and clock_gettime(2) are async-signal-safe. */
+	(void)!write(1, rec, sizeof rec);
+}
+
+int main(void)
+{
+	struct sigaction sa = {0};
+	uint64_t rec[2] = {1, (uint64_t)getpid()};
+
+	sa.sa_handler = on_usr1;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
+	if (write(1, rec, sizeof rec) != sizeof rec)
+		return 1;
+	for (;;)
+		pause();
+}
