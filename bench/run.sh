@@ -98,7 +98,7 @@ cat <<EOF
 
 - when: $(date -u '+%Y-%m-%d %H:%M UTC'); sigshim tree: $commit; $(sigshim --version 2>/dev/null | head -1)
 - machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), kernel $(uname -r); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)
-- net.unix.max_dgram_qlen: $(cat /proc/sys/net/unix/max_dgram_qlen) (datagrams a unix socket queues before senders block; the kernel default is 10, systemd as PID 1 raises it to 512 at boot; tests/harness/journald.sh's private network namespace has the default)
+- net.unix.max_dgram_qlen: $(cat /proc/sys/net/unix/max_dgram_qlen) (datagrams a unix socket queues before senders block; the kernel default is 10, systemd as PID 1 raises it to 512 at boot; figure 6b gives the private journald's namespace 512, JOURNAL_QLEN= to change)
 - peers: tini $(tini --version | awk '{print $3}'), dumb-init $(dumb-init --version 2>&1 | awk '{print $2}'), catatonit $(catatonit --version 2>&1 | awk '{print $3}'), $(logger --version), systemd-cat $(systemd-cat --version | head -1 | awk '{print $2}')
 EOF
 
