@@ -62,9 +62,10 @@ Examples, one per init:
     args_override_self = true,
 )]
 struct Args {
-    /// Signal the child receives when the init asks for a stop (TERM or INT arrives).
-    #[arg(long, value_name = "SIG", default_value = "TERM")]
-    stop_signal: String,
+    /// Signal the child receives when the init asks for a stop (TERM or INT arrives). Without
+    /// it, stop requests reach the child as they are (plain forwarding).
+    #[arg(long, value_name = "SIG")]
+    stop_signal: Option<String>,
 
     /// Comma-separated signals that mean "stop" and are translated to --stop-signal.
     #[arg(long, value_name = "SIGS", default_value = "TERM,INT")]
@@ -367,20 +368,32 @@ fn validate(a: Args) -> Result<Config, String> {
             return Err(format!("--stop-on: {s} cannot be used as a stop request"));
         }
     }
+    let stop_signal = a
+        .stop_signal
+        .as_deref()
+        .map(|s| sig("--stop-signal", s))
+        .transpose()?;
+    // Without --stop-signal the schedule's first step is TERM for bookkeeping (what processes
+    // left behind get); a stop request itself is delivered as it arrived.
+    let first = stop_signal.unwrap_or(Signal::TERM);
     let schedule = match (&a.stop_schedule, &a.kill_after) {
         (Some(s), _) => Schedule::parse(s)?,
         (None, Some(k)) => Schedule::kill_after(
-            sig("--stop-signal", &a.stop_signal)?,
+            first,
             parse_duration(k).map_err(|e| format!("--kill-after: {e}"))?,
         ),
-        (None, None) => Schedule::forever(sig("--stop-signal", &a.stop_signal)?),
+        (None, None) => Schedule::forever(first),
+    };
+    let translate_to = match &a.stop_schedule {
+        Some(_) => Some(schedule.first_signal()),
+        None => stop_signal,
     };
     let rewrites = a
         .rewrite
         .iter()
         .map(|r| parse_rewrite(r).map_err(|e| format!("--rewrite: {e}")))
         .collect::<Result<Vec<Rewrite>, _>>()?;
-    let table = Table::new(&stop_on, schedule.first_signal(), &rewrites);
+    let table = Table::new(&stop_on, translate_to, &rewrites);
     let guard = if a.no_guard {
         Vec::new()
     } else {
@@ -551,6 +564,8 @@ mod tests {
         let c = run(&["--stop-signal", "INT", "--no-guard", "app"]).unwrap();
         assert!(c.guard.is_empty());
         let c = run(&["app"]).unwrap();
+        assert!(c.guard.is_empty());
+        let c = run(&["--stop-signal", "TERM", "app"]).unwrap();
         assert_eq!(c.guard, vec![Signal::INT]);
         let c = run(&["--stop-on", "TERM", "app"]).unwrap();
         assert!(c.guard.is_empty());

@@ -261,9 +261,11 @@ pub fn parse_rewrite(spec: &str) -> Result<Rewrite, String> {
 
 impl Table {
     /// `stop_on`: the signals an init uses to ask for a stop (TERM and INT by default), each
-    /// of which becomes `stop_signal` for the child. `rewrites` override what is delivered
-    /// (a rewritten stop request still starts the stop sequence).
-    pub fn new(stop_on: &[Signal], stop_signal: Signal, rewrites: &[Rewrite]) -> Table {
+    /// of which becomes `stop_signal` for the child, or reaches it as itself when no stop signal
+    /// was asked for (plain forwarding: an image whose STOPSIGNAL is INT keeps getting INT).
+    /// `rewrites` override what is delivered (a rewritten stop request still starts the stop
+    /// sequence).
+    pub fn new(stop_on: &[Signal], stop_signal: Option<Signal>, rewrites: &[Rewrite]) -> Table {
         let max = rtmax() as usize;
         let mut routes: Vec<Route> = (0..=max)
             .map(|n| Route {
@@ -277,9 +279,9 @@ impl Table {
         for s in [Signal::TTIN, Signal::TTOU] {
             routes[s.0 as usize].action = Action::Drop;
         }
-        for s in stop_on {
+        for &s in stop_on {
             routes[s.0 as usize] = Route {
-                action: Action::Send(stop_signal),
+                action: Action::Send(stop_signal.unwrap_or(s)),
                 stop_request: true,
             };
         }
@@ -376,7 +378,7 @@ mod tests {
 
     #[test]
     fn stop_translation_and_guard() {
-        let t = Table::new(&[Signal::TERM, Signal::INT], Signal::INT, &[]);
+        let t = Table::new(&[Signal::TERM, Signal::INT], Some(Signal::INT), &[]);
         assert_eq!(
             t.route(Signal::TERM),
             Route {
@@ -385,23 +387,30 @@ mod tests {
             }
         );
         assert_eq!(t.guard(), vec![Signal::TERM]);
-        // The default: TERM is delivered as itself; INT is translated to TERM and guarded.
-        let t = Table::new(&[Signal::TERM, Signal::INT], Signal::TERM, &[]);
-        assert_eq!(t.guard(), vec![Signal::INT]);
-        let t = Table::new(&[Signal::TERM], Signal::TERM, &[]);
+        // The default: plain forwarding, both stop requests delivered as themselves, no guard.
+        let t = Table::new(&[Signal::TERM, Signal::INT], None, &[]);
+        assert_eq!(t.route(Signal::INT).action, Action::Send(Signal::INT));
+        assert!(t.route(Signal::INT).stop_request);
         assert!(t.guard().is_empty());
+        // An explicit TERM translates INT into TERM, and guards INT.
+        let t = Table::new(&[Signal::TERM, Signal::INT], Some(Signal::TERM), &[]);
+        assert_eq!(t.guard(), vec![Signal::INT]);
         // QUIT as stop signal: both TERM and INT are guarded.
-        let t = Table::new(&[Signal::TERM, Signal::INT], Signal(libc::SIGQUIT), &[]);
+        let t = Table::new(
+            &[Signal::TERM, Signal::INT],
+            Some(Signal(libc::SIGQUIT)),
+            &[],
+        );
         assert_eq!(t.guard(), vec![Signal::INT, Signal::TERM]);
         // A rewrite that delivers TERM for USR1 keeps TERM out of the guard.
         let r = parse_rewrite("USR1:TERM").unwrap();
-        let t = Table::new(&[Signal::TERM, Signal::INT], Signal::INT, &[r]);
+        let t = Table::new(&[Signal::TERM, Signal::INT], Some(Signal::INT), &[r]);
         assert!(t.guard().is_empty());
     }
 
     #[test]
     fn job_control_dropped() {
-        let t = Table::new(&[Signal::TERM], Signal::TERM, &[]);
+        let t = Table::new(&[Signal::TERM], None, &[]);
         assert_eq!(t.route(Signal::TTIN).action, Action::Drop);
         assert_eq!(
             t.route(Signal(libc::SIGHUP)).action,

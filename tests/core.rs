@@ -483,3 +483,24 @@ fn leftovers_do_not_outlive_the_app() {
     assert_eq!(st.code(), Some(3), "{}", run.stderr());
     run.assert_nothing_left();
 }
+
+/// Without --stop-signal, stop requests are forwarded as they are (an image whose STOPSIGNAL is
+/// INT keeps getting INT), still start the deadline, and nothing is guarded.
+#[test]
+fn default_is_plain_forwarding_with_a_deadline() {
+    let mut run = Run::sigshim(&["--kill-after", "300ms", "--", probe(), "status", "signals"]);
+    let status = run.expect("SigBlk=");
+    assert!(status.ends_with("SigIgn=0000000000000000"), "{status}");
+    run.expect("ready");
+    let t0 = Instant::now();
+    run.signal(libc::SIGINT);
+    run.expect(&format!("child got {}", libc::SIGINT));
+    let st = run.wait();
+    assert_eq!(st.signal(), Some(libc::SIGKILL), "{st:?}");
+    assert!(t0.elapsed() >= Duration::from_millis(300));
+    assert!(
+        !run.seen.contains(&format!("child got {}", libc::SIGTERM)),
+        "INT was translated: {:?}",
+        run.seen
+    );
+}
