@@ -52,8 +52,8 @@ enum Phase {
     Running,
     /// The stop schedule is at `step`; the next step is due at `next` (`None`: wait).
     Stopping { step: usize, next: Option<Instant> },
-    /// The main child has ended. Processes it left behind got SIGTERM and get SIGKILL at
-    /// `kill_at`; sigshim exits once none remain.
+    /// The main child has ended. Processes it left behind got the stop signal and SIGTERM and
+    /// get SIGKILL at `kill_at`; sigshim exits once none remain and the output is drained.
     Finishing {
         end: ChildEnd,
         kill_at: Option<Instant>,
