@@ -126,8 +126,7 @@ fn legacy(marker: Option<&str>, linger_ms: u64) -> ! {
     if let Some(m) = marker {
         std::fs::write(m, "clean\n").expect("write marker");
     }
-    // The simulated app takes its time to clean up (part of its behaviour, not a test sync).
-    std::thread::sleep(Duration::from_millis(linger_ms));
+    std::thread::sleep(Duration::from_millis(linger_ms)); // the app's own slow cleanup, not a test sync
     say("clean-exit");
     std::process::exit(0);
 }
