@@ -48,38 +48,6 @@ const HELD: Duration = Duration::from_millis(300);
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-/// A directory for one test's files: removed when the test passes, kept (and named on stderr)
-/// when it fails.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        Scratch(temp_dir(name))
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    /// `name` inside the directory, as a string for command lines.
-    fn file(&self, name: &str) -> String {
-        self.path(name)
-            .to_str()
-            .expect("UTF-8 temp path")
-            .to_string()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("test files kept in {}", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
 /// Quotes `s` for a POSIX shell command line.
 fn sh_quote(s: &str) -> String {
     if !s.is_empty()

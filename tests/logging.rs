@@ -22,40 +22,13 @@ use std::collections::HashSet;
 use std::ops::RangeInclusive;
 use std::os::unix::net::UnixDatagram;
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use support::*;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-/// A directory for one test's files: removed when the test passes, kept (and named on stderr)
-/// when it fails.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        Scratch(temp_dir(name))
-    }
-}
-
-impl std::ops::Deref for Scratch {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("test files kept in {}", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
 
 /// The identifier of sigshim's own diagnostics at the log destination.
 const SIGSHIM_ID: &str = "sigshim";
