@@ -408,24 +408,6 @@ unsafe fn child_after_fork(a: ChildArgs) -> ! {
             fail(STEP_SETPGID);
         }
 
-        // If sigshim is SIGKILLed, the app must not run on unsupervised. The parent may already
-        // have died between fork and prctl; then the kernel will never send the signal, so
-        // check getppid() afterwards and deliver it ourselves (prctl(2)).
-        if libc::prctl(
-            libc::PR_SET_PDEATHSIG,
-            a.pdeathsig as libc::c_ulong,
-            0,
-            0,
-            0,
-        ) != 0
-        {
-            fail(STEP_PDEATHSIG);
-        }
-        if libc::getppid() != a.parent {
-            libc::kill(libc::getpid(), a.pdeathsig);
-            libc::_exit(exit::INTERNAL);
-        }
-
         // Default dispositions for everything (handlers are reset by execve anyway, but an
         // inherited SIG_IGN survives it: a shell's `cmd &` ignores INT and QUIT, Rust ignores
         // PIPE), then the guard's deliberate ignores, then an empty mask (sigshim blocks the
@@ -476,7 +458,7 @@ unsafe fn child_after_fork(a: ChildArgs) -> ! {
             {
                 fail(STEP_PRIVS);
             }
-            let mut now = [0 as libc::gid_t; 64];
+            let mut now = [0 as libc::gid_t; 4096];
             let n = libc::getgroups(now.len() as libc::c_int, now.as_mut_ptr());
             let groups_ok = n >= 0
                 && n as usize == c.groups.len()
@@ -491,6 +473,25 @@ unsafe fn child_after_fork(a: ChildArgs) -> ! {
                 fail(STEP_PRIVS);
             }
         }
+        // If sigshim is SIGKILLed, the app must not run on unsupervised. Set after the
+        // privilege drop, because any change of the effective uid or gid clears the
+        // parent-death signal (prctl(2)). The parent may already have died before this point;
+        // then the kernel will never send it, so check getppid() and deliver it ourselves.
+        if libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            a.pdeathsig as libc::c_ulong,
+            0,
+            0,
+            0,
+        ) != 0
+        {
+            fail(STEP_PDEATHSIG);
+        }
+        if libc::getppid() != a.parent {
+            libc::kill(libc::getpid(), a.pdeathsig);
+            libc::_exit(exit::INTERNAL);
+        }
+
         if a.no_new_privs && libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
             fail(STEP_PRIVS);
         }

@@ -170,3 +170,36 @@ fn dropped_app_still_logs() {
         "{got:?}"
     );
 }
+
+/// A change of uid clears the parent-death signal (prctl(2)): it must be set after the drop,
+/// or a dropped app would outlive a SIGKILLed sigshim.
+#[test]
+fn dropped_app_still_dies_with_sigshim() {
+    if !require_root("privilege drop") {
+        return;
+    }
+    let mut run = Run::sigshim(&[
+        "--log",
+        "inherit",
+        "--user",
+        "nobody",
+        "--",
+        probe(),
+        "ready",
+    ]);
+    let child = field(&run.expect("ready"), "pid");
+    let status = std::fs::read_to_string(format!("/proc/{child}/status")).unwrap();
+    let nobody = ids("nobody", "-u");
+    assert!(status.contains(&format!("Uid:\t{nobody}\t")), "{status}");
+    run.signal(libc::SIGKILL);
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&run.wait()),
+        Some(libc::SIGKILL)
+    );
+    assert!(
+        eventually(std::time::Duration::from_secs(5), || is_zombie_or_gone(
+            child
+        )),
+        "the dropped child {child} outlived sigshim"
+    );
+}
