@@ -105,6 +105,8 @@ pub struct Readiness {
     fd_read: Option<OwnedFd>,
     relay: Option<OwnedFd>,
     upstream: bool,
+    /// The app's PID, which is also its process group.
+    app: Option<libc::pid_t>,
 }
 
 impl Readiness {
@@ -139,6 +141,7 @@ impl Readiness {
             fd_read: None,
             relay: None,
             upstream,
+            app: None,
         };
         match &mode {
             Mode::Notify => {
@@ -187,6 +190,7 @@ impl Readiness {
 
     /// The child has been exec'd: start the clock, or be ready at once in `spawn` mode.
     pub fn started(&mut self, pid: i32, now: Instant) {
+        self.app = Some(pid);
         self.timeout_at = self.timeout.and_then(|t| now.checked_add(t));
         match self.mode {
             Mode::Spawn => self.declare(pid),
@@ -279,19 +283,23 @@ impl Readiness {
         let mut buf = [0u8; 4096];
         let mut result = Check::Waiting;
         loop {
-            // SAFETY: receiving into a local buffer.
-            let n = unsafe {
-                libc::recv(
-                    sock.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if n <= 0 {
+            let Some((n, sender)) = recv_with_sender(sock.as_raw_fd(), &mut buf) else {
                 return result;
+            };
+            // Only the app's own process group speaks for it: the socket is reachable from the
+            // whole network namespace, and a stray READY=1 must not start a unit early.
+            // SAFETY: getpgid has no memory-safety preconditions.
+            if sender.is_none_or(|pid| {
+                self.app
+                    .is_none_or(|app| unsafe { libc::getpgid(pid) } != app)
+            }) {
+                warn!(
+                    "ignoring a notify message from pid {} (not in the app's process group)",
+                    sender.map_or_else(|| "?".to_string(), |p| p.to_string())
+                );
+                continue;
             }
-            let text = String::from_utf8_lossy(&buf[..n as usize]);
+            let text = String::from_utf8_lossy(&buf[..n]);
             let mut relay = String::new();
             for line in text.lines() {
                 let key = line.split_once('=').map_or(line, |(k, _)| k);
@@ -389,9 +397,45 @@ impl Readiness {
     }
 }
 
+/// One datagram and the PID of its sender (SCM_CREDENTIALS, which the kernel fills in
+/// truthfully for unprivileged senders); `None` when nothing is queued.
+fn recv_with_sender(fd: RawFd, buf: &mut [u8]) -> Option<(usize, Option<libc::pid_t>)> {
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // u64 storage keeps the control buffer aligned for cmsghdr.
+    let mut control = [0u64; 8];
+    // SAFETY: msghdr is plain old data; the pointers set below stay valid for the call, and
+    // the CMSG macros stay inside the control buffer whose length is given.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&control) as _;
+        let n = libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC);
+        if n < 0 {
+            return None;
+        }
+        let mut sender = None;
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_CREDENTIALS
+            {
+                let cred: libc::ucred = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+                sender = Some(cred.pid);
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+        Some((n as usize, sender))
+    }
+}
+
 /// A datagram socket in the abstract namespace: no file to clean up, and nothing the app could
-/// lack permission for after dropping privileges. (Like any abstract socket it is reachable
-/// from the whole network namespace; the name carries sigshim's PID and a nonce.)
+/// lack permission for after dropping privileges. Like any abstract socket it is reachable from
+/// the whole network namespace, so it asks for the sender's credentials and `on_relay` hears
+/// only the app's process group.
 fn relay_socket() -> std::io::Result<(OwnedFd, String)> {
     let sock = crate::output::dgram_socket()?;
     // SAFETY: getpid has no preconditions.
@@ -415,6 +459,20 @@ fn relay_socket() -> std::io::Result<(OwnedFd, String)> {
             sock.as_raw_fd(),
             (&addr as *const libc::sockaddr_un).cast(),
             len,
+        )
+    } != 0
+    {
+        return Err(std::io::Error::last_os_error());
+    }
+    let on: libc::c_int = 1;
+    // SAFETY: setsockopt with a valid int option.
+    if unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PASSCRED,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     } != 0
     {

@@ -1271,3 +1271,48 @@ fn ready_timeout_stops_the_app() {
     assert!(!ready_file.exists(), "a never-ready app got a ready file");
     run.assert_nothing_left();
 }
+
+/// The notify relay socket is abstract, so anything in the network namespace can reach it: a
+/// READY=1 from outside the app's process group is refused, and the app's own still counts.
+#[test]
+fn relay_ignores_strangers() {
+    let dir = Scratch::new("relay-stranger");
+    let ready_file = dir.file("ready");
+    let mut run = Run::sigshim(&[
+        "--ready",
+        "notify",
+        "--ready-file",
+        &ready_file,
+        "--stop-signal",
+        "INT",
+        "--",
+        probe(),
+        "legacy",
+    ]);
+    let app = field(&run.expect("ready pid="), "pid");
+    let environ = std::fs::read(format!("/proc/{app}/environ")).unwrap();
+    let socket = environ
+        .split(|&b| b == 0)
+        .find_map(|kv| kv.strip_prefix(b"NOTIFY_SOCKET="))
+        .map(|v| String::from_utf8(v.to_vec()).unwrap())
+        .expect("the app has a NOTIFY_SOCKET");
+    let name = socket.strip_prefix('@').expect("an abstract socket");
+    let stranger = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    use std::os::linux::net::SocketAddrExt;
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name).unwrap();
+    stranger.send_to_addr(b"READY=1\n", &addr).unwrap();
+    assert!(
+        eventually(TIMEOUT, || run
+            .stderr()
+            .contains("ignoring a notify message")),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        !Path::new(&ready_file).exists(),
+        "a stranger's READY=1 counted"
+    );
+    run.signal(libc::SIGTERM);
+    assert_eq!(run.wait().code(), Some(0), "{}", run.stderr());
+    run.assert_nothing_left();
+}
