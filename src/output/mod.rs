@@ -400,6 +400,7 @@ impl Output {
     /// Sends queued records: batches of sendmmsg(2) until the queue is empty or the socket is
     /// full. Without a destination, the records go to stderr.
     fn flush(&mut self, now: Instant) {
+        let mut reconnected = false;
         while self.pending() > 0 {
             if self.sock.is_none() && self.retry_at.is_none_or(|t| now >= t) {
                 self.connect(now);
@@ -447,9 +448,12 @@ impl Output {
                 Some(libc::EMSGSIZE) => self.send_oversized(),
                 _ => {
                     // ECONNREFUSED, ENOTCONN, EPIPE: the receiver went away. Reconnect once at
-                    // once (a restarted daemon has usually re-created its socket), else fall back.
+                    // once (a restarted daemon has usually re-created its socket), else fall back
+                    // and wait for the next retry: a socket that accepts connections but refuses
+                    // every send must not keep sigshim in this loop.
                     self.lost(&err);
-                    self.retry_at = None;
+                    self.retry_at = if reconnected { Some(now + RETRY) } else { None };
+                    reconnected = true;
                 }
             }
         }
