@@ -15,7 +15,7 @@
 
 use std::ffi::OsString;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
@@ -151,18 +151,7 @@ impl Readiness {
                 setup.env_set.push(("NOTIFY_SOCKET".into(), name.into()));
             }
             Mode::Fd(n) => {
-                let mut fds = [0 as RawFd; 2];
-                // SAFETY: pipe2 fills a valid two-element array.
-                if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0
-                {
-                    return Err(std::io::Error::last_os_error());
-                }
-                // SAFETY: both descriptors were just created and are owned by nobody else.
-                let (rd, wr) =
-                    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-                // The app's end must block like any ordinary descriptor.
-                // SAFETY: fcntl on a descriptor we own.
-                unsafe { libc::fcntl(wr.as_raw_fd(), libc::F_SETFL, 0) };
+                let (rd, wr) = crate::output::pipe()?;
                 setup.fd = Some((wr.as_raw_fd(), *n));
                 setup.fd_owned = Some(wr);
                 r.fd_read = Some(rd);
@@ -178,14 +167,6 @@ impl Readiness {
             _ => {}
         }
         Ok((r, setup))
-    }
-
-    pub fn mode(&self) -> &Mode {
-        &self.mode
-    }
-
-    pub fn is_ready(&self) -> bool {
-        self.ready
     }
 
     /// The child has been exec'd: start the clock, or be ready at once in `spawn` mode.

@@ -66,28 +66,40 @@ pub struct Pipes {
     pub write: [OwnedFd; 2],
 }
 
+/// A close-on-exec pipe whose read end (sigshim's) is non-blocking; the write end, which the
+/// app gets, keeps ordinary blocking writes.
+pub fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: pipe2 fills a valid two-element array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors were just created and are owned by nobody else.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: fcntl on a descriptor we own.
+    unsafe { libc::fcntl(r.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+    Ok((r, w))
+}
+
 impl Pipes {
     pub fn new() -> std::io::Result<Pipes> {
-        let pair = || -> std::io::Result<(OwnedFd, OwnedFd)> {
-            let mut fds = [0 as RawFd; 2];
-            // SAFETY: pipe2 fills a valid two-element array.
-            if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // SAFETY: both descriptors were just created and are owned by nobody else.
-            let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-            // Only our end is non-blocking: the app keeps ordinary blocking writes.
-            // SAFETY: fcntl on a descriptor we own.
-            unsafe { libc::fcntl(r.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
-            Ok((r, w))
-        };
-        let (out_r, out_w) = pair()?;
-        let (err_r, err_w) = pair()?;
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
         Ok(Pipes {
             read: [out_r, err_r],
             write: [out_w, err_w],
         })
     }
+}
+
+/// What one read(2) of a capture pipe gave.
+enum Got {
+    /// This many bytes, in `read_buf`.
+    Data(usize),
+    /// Nothing for now (EAGAIN).
+    Nothing,
+    /// EOF, or a read error, which means the same for us.
+    End,
 }
 
 const READ_CHUNK: usize = 64 * 1024;
@@ -127,8 +139,6 @@ pub struct Output {
     buf: Vec<u8>,
     recs: Vec<Rec>,
     head: usize,
-    /// The destination refused the last send with EAGAIN: wait for POLLOUT.
-    blocked: bool,
     level_prefix: bool,
     read_buf: Vec<u8>,
     fallback_lines: u64,
@@ -196,7 +206,6 @@ impl Output {
             buf: Vec::with_capacity(READ_CHUNK * 2),
             recs: Vec::with_capacity(1024),
             head: 0,
-            blocked: false,
             level_prefix: settings.level_prefix,
             read_buf: vec![0; READ_CHUNK],
             fallback_lines: 0,
@@ -262,7 +271,6 @@ impl Output {
     pub fn ready(&mut self, token: Token) {
         match token {
             Token::Socket => {
-                self.blocked = false;
                 self.flush(Instant::now());
             }
             Token::Stream(i) => self.read_stream(i),
@@ -274,13 +282,12 @@ impl Output {
         self.recs.len() - self.head
     }
 
-    /// Reads what the pipe has (several reads while the destination keeps up), frames it into
-    /// records and sends them.
-    fn read_stream(&mut self, i: usize) {
-        for _ in 0..16 {
-            let Some(fd) = &self.streams[i].fd else {
-                return;
-            };
+    /// One read of stream `i` into `read_buf`.
+    fn read_once(&mut self, i: usize) -> Got {
+        let Some(fd) = &self.streams[i].fd else {
+            return Got::End;
+        };
+        loop {
             // SAFETY: reading into our own buffer of READ_CHUNK bytes.
             let n = unsafe {
                 libc::read(
@@ -289,24 +296,38 @@ impl Output {
                     self.read_buf.len(),
                 )
             };
-            if n < 0 {
-                match std::io::Error::last_os_error().raw_os_error() {
-                    Some(libc::EINTR) => continue,
-                    Some(libc::EAGAIN) => return,
-                    _ => {}
+            if n > 0 {
+                return Got::Data(n as usize);
+            }
+            match (n, std::io::Error::last_os_error().raw_os_error()) {
+                (0, _) => return Got::End,
+                (_, Some(libc::EINTR)) => continue,
+                (_, Some(libc::EAGAIN)) => return Got::Nothing,
+                _ => return Got::End,
+            }
+        }
+    }
+
+    /// Reads what the pipe has (several reads while the destination keeps up), frames it into
+    /// records and sends them.
+    fn read_stream(&mut self, i: usize) {
+        for _ in 0..16 {
+            match self.read_once(i) {
+                Got::Nothing => return,
+                Got::End => {
+                    // Flush the last line, even without its '\n'.
+                    self.streams[i].fd = None;
+                    self.frame(i, None);
+                    self.flush(Instant::now());
+                    return;
                 }
-            }
-            if n <= 0 {
-                // EOF (or a read error, which means the same for us): flush the last line.
-                self.streams[i].fd = None;
-                self.frame(i, None);
-                self.flush(Instant::now());
-                return;
-            }
-            self.frame(i, Some(n as usize));
-            self.flush(Instant::now());
-            if self.pending() > 0 {
-                return;
+                Got::Data(n) => {
+                    self.frame(i, Some(n));
+                    self.flush(Instant::now());
+                    if self.pending() > 0 {
+                        return;
+                    }
+                }
             }
         }
     }
@@ -363,7 +384,7 @@ impl Output {
         }
     }
 
-    fn connect(&mut self, now: Instant) -> bool {
+    fn connect(&mut self, now: Instant) {
         self.retry_at = Some(now + RETRY);
         match connect_dgram(&self.path) {
             Ok(fd) => {
@@ -371,12 +392,8 @@ impl Output {
                     info!("{} is reachable again", self.path.display());
                 }
                 self.sock = Some(fd);
-                true
             }
-            Err(e) => {
-                self.lost(&e);
-                false
-            }
+            Err(e) => self.lost(&e),
         }
     }
 
@@ -442,7 +459,6 @@ impl Output {
             match err.raw_os_error() {
                 Some(libc::EINTR) => continue,
                 Some(libc::EAGAIN) | Some(libc::ENOBUFS) => {
-                    self.blocked = true;
                     break;
                 }
                 Some(libc::EMSGSIZE) => self.send_oversized(),
@@ -508,24 +524,8 @@ impl Output {
             // What the pipe already holds is read whatever the queue's state: the writers may
             // be gone, and bytes left in a pipe would be lost without a trace. A pipe holds at
             // most its capacity, so this stays bounded.
-            while let Some(fd) = &self.streams[i].fd {
-                // SAFETY: reading into our own buffer of READ_CHUNK bytes.
-                let n = unsafe {
-                    libc::read(
-                        fd.as_raw_fd(),
-                        self.read_buf.as_mut_ptr().cast(),
-                        self.read_buf.len(),
-                    )
-                };
-                if n > 0 {
-                    self.frame(i, Some(n as usize));
-                } else if n < 0
-                    && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
-                {
-                    continue;
-                } else {
-                    break;
-                }
+            while let Got::Data(n) = self.read_once(i) {
+                self.frame(i, Some(n));
             }
             self.streams[i].fd = None;
             self.frame(i, None);
