@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 /// Parses `500ms`, `4s`, `1.5s`, `2m`, `1h`, or a bare number of seconds.
 pub fn parse_duration(spec: &str) -> Result<Duration, String> {
-    let s = spec.trim();
+    // Blanks are forgiven ("TERM, INT"); a newline or other control character is not: a
+    // value that spans lines is a mistake, not a signal.
+    let s = spec.trim_matches([' ', '\t']);
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(s.len());
@@ -182,6 +184,8 @@ mod tests {
             "99999999999999999999999999999s",
             "400d",
             "9000h",
+            "\n4s",
+            "4s\n",
         ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
         }

@@ -139,7 +139,9 @@ impl fmt::Display for Signal {
 
 /// Parses `INT`, `SIGINT`, `sigint`, `2`, `RTMIN`, `SIGRTMIN+3`, `RTMAX-1`.
 pub fn parse_signal(spec: &str) -> Result<Signal, String> {
-    let s = spec.trim();
+    // Blanks are forgiven ("TERM, INT"); a newline or other control character is not: a
+    // value that spans lines is a mistake, not a signal.
+    let s = spec.trim_matches([' ', '\t']);
     if s.is_empty() {
         return Err("empty signal name".into());
     }
@@ -251,7 +253,7 @@ pub fn parse_rewrite(spec: &str) -> Result<Rewrite, String> {
             "cannot rewrite {from}: it is a synchronous fault signal, which sigshim never intercepts"
         ));
     }
-    let to = if to.trim().eq_ignore_ascii_case("ignore") {
+    let to = if to.trim_matches([' ', '\t']).eq_ignore_ascii_case("ignore") {
         Action::Drop
     } else {
         Action::Send(parse_signal(to)?)
@@ -351,6 +353,8 @@ mod tests {
             "RTMAX-49",
             "RTMIN+2147483647",
             "RTMAX-2147483647",
+            "\nIO",
+            "INT\n",
         ] {
             assert!(parse_signal(bad).is_err(), "{bad:?} accepted");
         }
