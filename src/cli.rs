@@ -4,10 +4,11 @@
 //! Every error here is a usage error (exit 2) with one line naming the problem. Option parsing
 //! stops at the first non-option word: `sigshim -v app --flag` hands `--flag` to the app.
 
+pub use crate::diag::Verbosity;
 use crate::exit::Policy;
 use crate::output::syslog::{Format, parse_facility, parse_priority};
 use crate::schedule::{Schedule, parse_duration};
-use crate::signals::{Rewrite, Signal, Table, parse_rewrite, parse_signal};
+use crate::signals::{Options, Rewrite, Target, parse_rewrite, parse_signal};
 use clap::{ArgAction, Parser};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -214,15 +215,6 @@ struct Args {
     command: Vec<OsString>,
 }
 
-/// Verbosity of sigshim's own diagnostics.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Verbosity {
-    Quiet,
-    Normal,
-    Verbose,
-    Debug,
-}
-
 /// The `--log` choice; `auto` is resolved at start, when the sockets are looked at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogMode {
@@ -248,57 +240,16 @@ pub struct Log {
     pub drain_timeout: Duration,
 }
 
-impl Log {
-    /// Resolves `auto` and the per-target defaults; `None` means inherit (no capture). With
-    /// `capture` (readiness watches the output), inherit becomes a verbatim copy instead.
-    pub fn settings(&self, capture: bool) -> Option<crate::output::Settings> {
-        use crate::output::{Target, is_socket};
-        let target = match self.mode {
-            LogMode::Inherit if capture => Target::Passthrough,
-            LogMode::Inherit => return None,
-            LogMode::Journald => Target::Journald(self.journal_socket.clone()),
-            LogMode::Syslog => Target::Syslog(self.syslog_socket.clone(), self.syslog_format),
-            LogMode::Auto if is_socket(&self.journal_socket) => {
-                Target::Journald(self.journal_socket.clone())
-            }
-            LogMode::Auto if is_socket(&self.syslog_socket) => {
-                Target::Syslog(self.syslog_socket.clone(), self.syslog_format)
-            }
-            LogMode::Auto if capture => Target::Passthrough,
-            LogMode::Auto => return None,
-        };
-        let max_line = self.max_line.unwrap_or(match target {
-            Target::Journald(_) => 256 * 1024,
-            Target::Syslog(..) => 8000,
-            Target::Passthrough => 1024 * 1024,
-        });
-        Some(crate::output::Settings {
-            target,
-            tag: self.tag.clone(),
-            facility: self.facility,
-            stdout_priority: self.stdout_priority,
-            stderr_priority: self.stderr_priority,
-            level_prefix: self.level_prefix,
-            max_line,
-        })
-    }
-}
-
-/// Everything the rest of sigshim needs, validated.
+/// Everything the rest of sigshim needs, validated: plain data. What depends on the
+/// environment (which init is above, whether the log sockets exist) is decided at set-up.
 #[derive(Debug)]
 pub struct Config {
     pub command: Vec<OsString>,
-    pub table: Table,
-    pub schedule: Schedule,
-    pub single_child: bool,
-    pub guard: Vec<Signal>,
-    pub pdeathsig: Signal,
+    /// Combined into one plan at set-up (`signals::Plan`), once the init above is known.
+    pub signals: Options,
     pub subreaper: bool,
-    pub leftover_grace: Duration,
     pub policy: Policy,
     pub log: Log,
-    /// Whether --kill-after or --stop-schedule was given (else the init's default applies).
-    pub deadline_given: bool,
     pub ready: crate::notify::Mode,
     pub ready_timeout: Option<Duration>,
     pub delivery: crate::notify::Delivery,
@@ -358,53 +309,47 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Parsed {
 
 fn validate(a: Args) -> Result<Config, String> {
     let sig = |what: &str, s: &str| parse_signal(s).map_err(|e| format!("{what}: {e}"));
+    let duration = |what: &str, d: &str| parse_duration(d).map_err(|e| format!("{what}: {e}"));
     let stop_on = a
         .stop_on
         .split(',')
         .map(|s| sig("--stop-on", s))
         .collect::<Result<Vec<_>, _>>()?;
-    for s in &stop_on {
-        if s.is_uncatchable() || s.is_synchronous_fault() || *s == Signal::CHLD {
-            return Err(format!("--stop-on: {s} cannot be used as a stop request"));
-        }
-    }
-    let stop_signal = a
-        .stop_signal
-        .as_deref()
-        .map(|s| sig("--stop-signal", s))
-        .transpose()?;
-    // Without --stop-signal the schedule's first step is TERM for bookkeeping (what processes
-    // left behind get); a stop request itself is delivered as it arrived.
-    let first = stop_signal.unwrap_or(Signal::TERM);
-    let schedule = match (&a.stop_schedule, &a.kill_after) {
-        (Some(s), _) => Schedule::parse(s)?,
-        (None, Some(k)) => Schedule::kill_after(
-            first,
-            parse_duration(k).map_err(|e| format!("--kill-after: {e}"))?,
-        ),
-        (None, None) => Schedule::forever(first),
-    };
-    let translate_to = match &a.stop_schedule {
-        Some(_) => Some(schedule.first_signal()),
-        None => stop_signal,
-    };
     let rewrites = a
         .rewrite
         .iter()
         .map(|r| parse_rewrite(r).map_err(|e| format!("--rewrite: {e}")))
         .collect::<Result<Vec<Rewrite>, _>>()?;
-    let table = Table::new(&stop_on, translate_to, &rewrites);
-    let guard = if a.no_guard {
-        Vec::new()
-    } else {
-        table.guard()
+    let signals = Options {
+        stop_on,
+        stop_signal: a
+            .stop_signal
+            .as_deref()
+            .map(|s| sig("--stop-signal", s))
+            .transpose()?,
+        stop_schedule: a.stop_schedule.as_deref().map(Schedule::parse).transpose()?,
+        kill_after: a
+            .kill_after
+            .as_deref()
+            .map(|k| duration("--kill-after", k))
+            .transpose()?,
+        rewrites,
+        pdeathsig: sig("--pdeathsig", &a.pdeathsig)?,
+        leftover_grace: a
+            .leftover_grace
+            .as_deref()
+            .map(|g| duration("--leftover-grace", g))
+            .transpose()?,
+        guard: !a.no_guard,
+        target: if a.single_child {
+            Target::Child
+        } else {
+            Target::Group
+        },
     };
-    let pdeathsig = sig("--pdeathsig", &a.pdeathsig)?;
-    let deadline = schedule.steps().iter().find_map(|s| s.wait);
-    let leftover_grace = match &a.leftover_grace {
-        Some(g) => parse_duration(g).map_err(|e| format!("--leftover-grace: {e}"))?,
-        None => deadline.unwrap_or(Duration::from_secs(2)),
-    };
+    // Combining is checked here too, so a bad combination is a usage error before anything
+    // runs (set-up builds the same plan again with the init's default deadline).
+    crate::signals::Plan::new(&signals, None)?;
     if a.command[0].is_empty() {
         return Err("PROGRAM is empty".into());
     }
@@ -413,7 +358,7 @@ fn validate(a: Args) -> Result<Config, String> {
     let ready_timeout = a
         .ready_timeout
         .as_deref()
-        .map(|d| parse_duration(d).map_err(|e| format!("--ready-timeout: {e}")))
+        .map(|d| duration("--ready-timeout", d))
         .transpose()?;
     if let Some(fd) = a.notify_fd {
         // SAFETY: fcntl F_GETFD only inspects the descriptor table.
@@ -425,19 +370,13 @@ fn validate(a: Args) -> Result<Config, String> {
     }
     Ok(Config {
         command: a.command,
-        table,
-        schedule,
-        single_child: a.single_child,
-        guard,
-        pdeathsig,
+        signals,
         subreaper: !a.no_subreaper,
-        leftover_grace,
         policy: Policy {
             code_on_signal: a.exit_code_on_signal,
             success: a.success_exit.iter().map(|&n| i32::from(n)).collect(),
         },
         log,
-        deadline_given: a.kill_after.is_some() || a.stop_schedule.is_some(),
         ready,
         ready_timeout,
         delivery: crate::notify::Delivery {
@@ -559,15 +498,21 @@ mod tests {
 
     #[test]
     fn guard_follows_translation() {
-        let c = run(&["--stop-signal", "INT", "app"]).unwrap();
-        assert_eq!(c.guard, vec![Signal::TERM]);
-        let c = run(&["--stop-signal", "INT", "--no-guard", "app"]).unwrap();
-        assert!(c.guard.is_empty());
-        let c = run(&["app"]).unwrap();
-        assert!(c.guard.is_empty());
-        let c = run(&["--stop-signal", "TERM", "app"]).unwrap();
-        assert_eq!(c.guard, vec![Signal::INT]);
-        let c = run(&["--stop-on", "TERM", "app"]).unwrap();
-        assert!(c.guard.is_empty());
+        let guard = |args: &[&str]| {
+            let c = run(args).unwrap();
+            crate::signals::Plan::new(&c.signals, None)
+                .unwrap()
+                .guard()
+                .to_vec()
+        };
+        use crate::signals::Signal;
+        assert_eq!(guard(&["--stop-signal", "INT", "app"]), [Signal::TERM]);
+        assert!(guard(&["--stop-signal", "INT", "--no-guard", "app"]).is_empty());
+        assert!(guard(&["app"]).is_empty());
+        assert_eq!(guard(&["--stop-signal", "TERM", "app"]), [Signal::INT]);
+        assert!(guard(&["--stop-on", "TERM", "app"]).is_empty());
+        // A schedule step or the parent-death signal is delivered, so never guarded.
+        assert!(guard(&["--stop-schedule", "INT/20s/TERM/5s/KILL", "app"]).is_empty());
+        assert!(guard(&["--stop-signal", "INT", "--pdeathsig", "TERM", "app"]).is_empty());
     }
 }
