@@ -251,7 +251,13 @@ impl Prepared {
         // does the exec-status pipe: the child's dup2 calls can then run in any order without
         // one overwriting another's source (`--ready fd:5` used to land on the status pipe and
         // turn an exec failure into "closed its readiness descriptor").
-        let min = self.fds.iter().map(|&(_, t)| t + 1).max().unwrap_or(3).max(3);
+        let min = self
+            .fds
+            .iter()
+            .map(|&(_, t)| t + 1)
+            .max()
+            .unwrap_or(3)
+            .max(3);
         let moved: Vec<(std::os::fd::OwnedFd, i32)> = self
             .fds
             .iter()
@@ -364,7 +370,9 @@ impl Prepared {
                     .map(|c| format!(" to {}", c.name))
                     .unwrap_or_default()
             )),
-            STEP_PDEATHSIG => internal(format!("cannot set the child's parent-death signal: {why}")),
+            STEP_PDEATHSIG => {
+                internal(format!("cannot set the child's parent-death signal: {why}"))
+            }
             _ => internal(format!("cannot set up the child's descriptors: {why}")),
         }
     }

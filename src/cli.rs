@@ -327,7 +327,11 @@ fn validate(a: Args) -> Result<Config, String> {
             .as_deref()
             .map(|s| sig("--stop-signal", s))
             .transpose()?,
-        stop_schedule: a.stop_schedule.as_deref().map(Schedule::parse).transpose()?,
+        stop_schedule: a
+            .stop_schedule
+            .as_deref()
+            .map(Schedule::parse)
+            .transpose()?,
         kill_after: a
             .kill_after
             .as_deref()

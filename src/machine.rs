@@ -21,8 +21,8 @@
 
 use crate::exit::{self, ChildEnd, Exit, Policy};
 use crate::signals::{Deliver, Plan, Signal};
-use std::time::{Duration, Instant};
 use State::{Draining, Killing, Stopping};
+use std::time::{Duration, Instant};
 
 /// How often tcp and file readiness probes are retried until the app is ready.
 pub const PROBE_EVERY: Duration = Duration::from_millis(100);
@@ -145,13 +145,22 @@ pub enum Event {
 /// A diagnostic: what sigshim did and why, formatted by the executor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Note {
-    Forwarded { received: Signal, sent: Signal },
+    Forwarded {
+        received: Signal,
+        sent: Signal,
+    },
     Dropped(Signal),
     Suspended,
-    StopRequested { received: Signal, sent: Option<Signal> },
+    StopRequested {
+        received: Signal,
+        sent: Option<Signal>,
+    },
     StopAgain(Signal),
     ScheduleStartsWithKill,
-    Step { step: usize, signal: Signal },
+    Step {
+        step: usize,
+        signal: Signal,
+    },
     KillDeadline,
     NotReady,
     Ended(ChildEnd),
@@ -160,7 +169,10 @@ pub enum Note {
     /// A stop request after the app ended: finish now.
     Hurry(Signal),
     OutputStillOpen,
-    Impossible { state: &'static str, event: Event },
+    Impossible {
+        state: &'static str,
+        event: Event,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -178,7 +190,10 @@ pub enum Action {
     /// Tell the init the app is ready.
     DeclareReady,
     /// Tell systemd the stop began (STOPPING=1, STATUS, EXTEND_TIMEOUT_USEC): `sent` at `step`.
-    TellStopping { step: usize, sent: Option<Signal> },
+    TellStopping {
+        step: usize,
+        sent: Option<Signal>,
+    },
     /// Answer with `Event::OutputClosed` once every capture pipe is at EOF.
     AwaitOutput,
     /// Upstart still waits for the SIGSTOP of `expect stop`: raise it before exiting, or
@@ -249,7 +264,10 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
         (Running { ready, .. }, Event::Signal(sig)) if r.plan.route(sig).stop => {
             let sent = sent_by(r.plan.route(sig).deliver);
             let next = begin_stop(Cause::Request, sent, ready, now, r, &mut a);
-            a.push(A::Note(Note::StopRequested { received: sig, sent }));
+            a.push(A::Note(Note::StopRequested {
+                received: sig,
+                sent,
+            }));
             next
         }
         (Stopping { .. }, Event::Signal(sig)) if r.plan.route(sig).stop => {
@@ -341,7 +359,14 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
         ) => {
             a.push(A::Note(Note::NotReady));
             let first = r.plan.schedule().first_signal();
-            begin_stop(Cause::ReadyTimeout, Some(first), Ready::Pending, now, r, &mut a)
+            begin_stop(
+                Cause::ReadyTimeout,
+                Some(first),
+                Ready::Pending,
+                now,
+                r,
+                &mut a,
+            )
         }
 
         // --- the stop schedule ---------------------------------------------------------
@@ -772,7 +797,10 @@ mod tests {
         let (s, a) = run(
             &r,
             t0,
-            &[(0, Event::Spawned), (100, Event::Timer(Timer::ReadyTimeout))],
+            &[
+                (0, Event::Spawned),
+                (100, Event::Timer(Timer::ReadyTimeout)),
+            ],
         );
         assert_eq!(
             notes_removed(&a),
@@ -860,7 +888,10 @@ mod tests {
             &r,
         );
         assert_eq!(notes_removed(&a), [Action::KillTree]);
-        assert_eq!(deadline(&s4), Some((t0 + MS(301) + RESCAN_FIRST, Timer::Rescan)));
+        assert_eq!(
+            deadline(&s4),
+            Some((t0 + MS(301) + RESCAN_FIRST, Timer::Rescan))
+        );
         let (s5, a) = step(s4, Event::Timer(Timer::Rescan), t0 + MS(330), &r);
         assert_eq!(a, [Action::KillTree]);
         assert_eq!(
@@ -931,7 +962,14 @@ mod tests {
         let (s, a) = step(running(), Event::Signal(Signal::TERM), Instant::now(), &r);
         assert_eq!(a[0], Action::KillTree);
         assert!(a.contains(&Action::Note(Note::ScheduleStartsWithKill)));
-        assert!(matches!(s, State::Stopping { step: 0, due: None, .. }));
+        assert!(matches!(
+            s,
+            State::Stopping {
+                step: 0,
+                due: None,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -1001,10 +1039,7 @@ mod tests {
             &r,
         );
         // --stop-signal INT guards TERM, so leftovers get INT alone.
-        assert_eq!(
-            notes_removed(&a),
-            [Action::SignalLeftovers(Signal::INT)]
-        );
+        assert_eq!(notes_removed(&a), [Action::SignalLeftovers(Signal::INT)]);
         assert_eq!(deadline(&s), Some((t0 + MS(200), Timer::LeftoverKill)));
         // An orphan reaped while others remain: nothing to do.
         let (s2, a) = step(s, Event::Reaped { remain: true }, t0 + MS(10), &r);
@@ -1076,7 +1111,13 @@ mod tests {
             Instant::now(),
             &r,
         );
-        assert!(matches!(s, State::Draining { exit: Exit::Code(0), .. }));
+        assert!(matches!(
+            s,
+            State::Draining {
+                exit: Exit::Code(0),
+                ..
+            }
+        ));
     }
 
     /// Readiness announced just before the app ended, read after its end was handled (the
@@ -1165,10 +1206,7 @@ mod tests {
             &r2,
         );
         let (_, a) = step(s, Event::OutputClosed, t0 + MS(13), &r2);
-        assert_eq!(
-            a,
-            [Action::UnblockUpstart, Action::Exit(Exit::Code(125))]
-        );
+        assert_eq!(a, [Action::UnblockUpstart, Action::Exit(Exit::Code(125))]);
     }
 
     #[test]

@@ -567,7 +567,10 @@ mod tests {
         assert_eq!(r.from, Signal::HUP);
         assert_eq!(r.to, Action::Send(Signal(libc::SIGUSR2)));
         assert_eq!(parse_rewrite("hup:IGNORE").unwrap().to, Action::Drop);
-        assert_eq!(parse_rewrite("HUP:34").unwrap().to, Action::Send(Signal(34)));
+        assert_eq!(
+            parse_rewrite("HUP:34").unwrap().to,
+            Action::Send(Signal(34))
+        );
         for bad in [
             "KILL:INT", "STOP:INT", "CHLD:INT", "SEGV:INT", "HUP", "HUP:FOO",
         ] {

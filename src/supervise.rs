@@ -88,9 +88,16 @@ pub fn run(cfg: &Config) -> Result<Exit, Fatal> {
     // kernel reap the app behind sigshim's back, and sigshim would wait for ever. Nothing is
     // blocked yet: until the app runs, a stop request simply ends sigshim, even while a user
     // or host look-up below hangs.
+    // SIGPIPE alone stays ignored until it is blocked: a warning written to a broken stderr
+    // during set-up must not kill sigshim.
     for sig in Signal::caught() {
-        // SAFETY: SIG_DFL is a valid disposition.
-        unsafe { sys::set_disposition(sig.0, libc::SIG_DFL) };
+        let how = if sig == Signal::PIPE {
+            libc::SIG_IGN
+        } else {
+            libc::SIG_DFL
+        };
+        // SAFETY: SIG_DFL and SIG_IGN are valid dispositions.
+        unsafe { sys::set_disposition(sig.0, how) };
     }
     let above = init::detect();
     let default_deadline = (above == Init::Upstart).then_some(init::UPSTART_DEFAULT_DEADLINE);
@@ -212,6 +219,7 @@ pub fn run(cfg: &Config) -> Result<Exit, Fatal> {
         awaiting_output: false,
         events: VecDeque::with_capacity(8),
         exit: None,
+        reserve: reserve_fds(),
     };
     ex.detector.started(pid);
     ex.events.push_back(Event::Spawned);
@@ -246,6 +254,18 @@ struct Executor<'a> {
     /// Facts waiting for the machine, in order.
     events: VecDeque<Event>,
     exit: Option<Exit>,
+    /// Two descriptors kept in reserve for the kill: with a full descriptor table (a leak in
+    /// the app's notify messages, a low RLIMIT_NOFILE) the /proc scan would find nothing and
+    /// every descendant that left the app's group would survive. They are closed for the scan
+    /// (one for /proc or a stat file, one for a pidfd) and taken again after it.
+    reserve: Vec<OwnedFd>,
+}
+
+/// Two descriptors on /dev/null, or as many as can be had.
+fn reserve_fds() -> Vec<OwnedFd> {
+    (0..2)
+        .filter_map(|_| std::fs::File::open("/dev/null").ok().map(OwnedFd::from))
+        .collect()
 }
 
 impl Executor<'_> {
@@ -401,23 +421,35 @@ impl Executor<'_> {
 
     /// SIGKILL to the app's process group (while the app is unreaped, its group ID cannot be
     /// recycled) and to every other descendant, found through /proc.
-    fn kill_tree(&self) {
+    fn kill_tree(&mut self) {
         if !self.main_reaped {
             // SAFETY: kill on our unreaped child's process group.
             unsafe { libc::kill(-self.pid, libc::SIGKILL) };
         }
-        for p in descendants(self.me) {
-            if self.main_reaped || p.pgid != self.pid {
-                self.signal_one(p, Signal::KILL);
+        let skip_group = !self.main_reaped;
+        self.with_reserve(|ex| {
+            for p in descendants(ex.me) {
+                if !skip_group || p.pgid != ex.pid {
+                    ex.signal_one(p, Signal::KILL);
+                }
             }
-        }
+        });
     }
 
     /// `sig` to every descendant, one by one (the app has ended).
-    fn signal_descendants(&self, sig: Signal) {
-        for p in descendants(self.me) {
-            self.signal_one(p, sig);
-        }
+    fn signal_descendants(&mut self, sig: Signal) {
+        self.with_reserve(|ex| {
+            for p in descendants(ex.me) {
+                ex.signal_one(p, sig);
+            }
+        });
+    }
+
+    /// Runs `f` with the reserve descriptors free.
+    fn with_reserve(&mut self, f: impl FnOnce(&Self)) {
+        self.reserve.clear();
+        f(self);
+        self.reserve = reserve_fds();
     }
 
     /// Signals a process found in /proc a moment ago, never a stranger that took its PID. A
@@ -542,9 +574,9 @@ impl Executor<'_> {
                 sent: None,
             } => info!("{received} received: stopping pid {pid} (signal rewritten to nothing)"),
             Note::StopAgain(s) => info!("{s} received again while stopping: delivering again"),
-            Note::ScheduleStartsWithKill => warn!(
-                "stop schedule starts with SIGKILL: killing pid {pid} and its descendants"
-            ),
+            Note::ScheduleStartsWithKill => {
+                warn!("stop schedule starts with SIGKILL: killing pid {pid} and its descendants")
+            }
             Note::Step { step, signal } => {
                 warn!("stop step {step}: pid {pid} still running, sending {signal}")
             }
@@ -600,24 +632,17 @@ struct Proc {
 }
 
 /// All descendants of `root`, from /proc/*/stat. Empty if /proc is not mounted (then the
-/// process-group kill is all sigshim can do).
+/// process-group kill is all sigshim can do). One descriptor at a time: the directory is read
+/// whole and closed before the first stat file is opened.
 fn descendants(root: i32) -> Vec<Proc> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
-    let mut procs: Vec<Proc> = Vec::new();
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if let Some(p) = read_stat(pid) {
-            procs.push(p);
-        }
-    }
+    let pids: Vec<i32> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
+        .collect();
+    let procs: Vec<Proc> = pids.into_iter().filter_map(read_stat).collect();
     let mut found: Vec<Proc> = Vec::new();
     let mut frontier = vec![root];
     while let Some(parent) = frontier.pop() {
@@ -743,7 +768,8 @@ mod tests {
 
     #[test]
     fn stat_parsing_survives_odd_names() {
-        let line = "4242 (a) b (c)) S 17 4242 4242 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 987654 0 0";
+        let line =
+            "4242 (a) b (c)) S 17 4242 4242 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 987654 0 0";
         assert_eq!(
             parse_stat(4242, line),
             Some(Proc {

@@ -260,7 +260,7 @@ struct Console {
 
 thread_local! {
     // sigshim is single-threaded; thread_local keeps the console out of any lock.
-    static CONSOLES: RefCell<[Console; 2]> = RefCell::new([Console::new(1), Console::new(2)]);
+    static CONSOLES: RefCell<[Console; 2]> = const { RefCell::new([Console::new(1), Console::new(2)]) };
 }
 
 impl Console {

@@ -1318,7 +1318,7 @@ fn out_of_range_signals() {
         "65",
         "-1",
         "SIG0",
-        "32",
+        "SIG65",
         "RTMIN+31",
         "RTMAX+1",
         "RTMIN-1",

@@ -131,6 +131,8 @@ pub struct Output {
     /// `--ready log:REGEX`, until the first match.
     ready_regex: Option<regex_lite::Regex>,
     ready_matched: bool,
+    /// The head record's sealed copy, kept while the socket is full (journald only).
+    memfd: Option<OwnedFd>,
     /// sendmmsg's headers and iovecs, allocated once (BATCH each).
     hdrs: Vec<libc::mmsghdr>,
     iovs: Vec<libc::iovec>,
@@ -197,6 +199,7 @@ impl Output {
             sent: 0,
             ready_regex,
             ready_matched: false,
+            memfd: None,
             // SAFETY: mmsghdr is plain old data; all-zero is a valid empty header.
             hdrs: vec![unsafe { std::mem::zeroed() }; BATCH],
             iovs: vec![
@@ -482,9 +485,20 @@ impl Output {
         let r = self.recs[self.head];
         let sent = match (&self.encoder, &self.sock) {
             (Encoder::Journald(_), Some(sock)) => {
-                match send_memfd(sock.as_raw_fd(), &self.buf[r.start..r.end]) {
-                    Ok(()) => true,
-                    Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => return false,
+                // The sealed copy is made once and kept while the socket is full.
+                let memfd = match self.memfd.take() {
+                    Some(m) => Ok(m),
+                    None => sealed_memfd(&self.buf[r.start..r.end]),
+                };
+                match memfd {
+                    Ok(m) => match send_fd(sock.as_raw_fd(), &m) {
+                        Ok(()) => true,
+                        Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
+                            self.memfd = Some(m);
+                            return false;
+                        }
+                        Err(_) => false,
+                    },
                     Err(_) => false,
                 }
             }
@@ -605,9 +619,9 @@ impl Output {
     }
 }
 
-/// journald's path for entries larger than a datagram: the entry in a sealed memfd, passed as
-/// SCM_RIGHTS in an otherwise empty datagram.
-fn send_memfd(sock: RawFd, data: &[u8]) -> std::io::Result<()> {
+/// journald's path for entries larger than a datagram: the entry in a sealed memfd
+/// (JOURNAL_NATIVE_PROTOCOL.md), which journald maps whole.
+fn sealed_memfd(data: &[u8]) -> std::io::Result<OwnedFd> {
     let name = CString::new("sigshim-journal-entry").expect("no NUL");
     // SAFETY: memfd_create with a valid name.
     let raw =
@@ -637,7 +651,12 @@ fn send_memfd(sock: RawFd, data: &[u8]) -> std::io::Result<()> {
     if unsafe { libc::fcntl(memfd.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
         return Err(std::io::Error::last_os_error());
     }
-    let fd = memfd.as_raw_fd();
+    Ok(memfd)
+}
+
+/// An empty datagram carrying `fd` (SCM_RIGHTS). A full socket answers EAGAIN.
+fn send_fd(sock: RawFd, fd: &OwnedFd) -> Result<(), std::io::Error> {
+    let fd = fd.as_raw_fd();
     // SAFETY: CMSG_SPACE is a pure size computation.
     let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
     let mut control = vec![0u8; space];
@@ -656,14 +675,12 @@ fn send_memfd(sock: RawFd, data: &[u8]) -> std::io::Result<()> {
             libc::CMSG_DATA(cmsg),
             std::mem::size_of::<RawFd>(),
         );
-        // A full socket answers EAGAIN: the caller keeps the record and waits for room.
         if libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) < 0 {
             return Err(std::io::Error::last_os_error());
         }
     }
     Ok(())
 }
-
 
 /// The sender for sigshim's own diagnostics (`diag`): the app's destination, under the
 /// identifier `sigshim` and sigshim's PID, one non-blocking datagram each; false when the
