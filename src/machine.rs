@@ -1209,6 +1209,68 @@ mod tests {
         assert_eq!(a, [Action::UnblockUpstart, Action::Exit(Exit::Code(125))]);
     }
 
+    /// The transitions the scenarios above do not walk, one line each.
+    #[test]
+    fn the_rest_of_the_table() {
+        let r = rules();
+        let t0 = Instant::now();
+        let stopping = step(running(), Event::Signal(Signal::TERM), t0, &r).0;
+        let reaping = State::Reaping {
+            exit: Exit::Code(0),
+            kill_at: t0 + MS(200),
+            drain_until: t0 + MS(2000),
+            ready: Ready::Pending,
+        };
+        let killing = killing(Exit::Code(0), t0 + MS(2000), Ready::Pending, t0);
+        // Other signals while stopping follow their routes; the deadline stays.
+        let (s, a) = step(stopping, Event::Signal(Signal::HUP), t0 + MS(1), &r);
+        assert_eq!((s, a[0]), (stopping, Action::Deliver(USR2)));
+        // Late readiness while leftovers are wound down: told, once.
+        for st in [reaping, killing] {
+            let (s, a) = step(st, Event::Ready, t0, &r);
+            assert_eq!(a, [Action::DeclareReady], "{st:?}");
+            assert_eq!(deadline(&s), deadline(&st));
+            assert_eq!(step(s, Event::Ready, t0, &r).1, vec![]);
+        }
+        // Orphans reaped while the app runs, stops or is drained: nothing to do.
+        let draining = draining(Exit::Code(0), t0 + MS(2000), Ready::Done, &mut Vec::new());
+        for st in [running(), stopping, draining] {
+            assert_eq!(
+                step(st, Event::Reaped { remain: false }, t0, &r),
+                (st, vec![])
+            );
+        }
+        // A probe result after a stop began changes nothing.
+        assert_eq!(
+            step(stopping, Event::ProbeFailed, t0, &r),
+            (stopping, vec![])
+        );
+        // The app ends during the schedule, before its SIGKILL step: leftovers get the plan.
+        let (s, a) = step(
+            stopping,
+            Event::MainEnded {
+                end: ChildEnd::Killed(Signal::INT),
+                others: true,
+            },
+            t0 + MS(5),
+            &r,
+        );
+        assert_eq!(notes_removed(&a), [Action::SignalLeftovers(Signal::INT)]);
+        assert!(matches!(
+            s,
+            State::Reaping {
+                exit: Exit::Signal(Signal::INT),
+                ready: Ready::Done,
+                ..
+            }
+        ));
+        // Output closing before the machine asked for it is not an event it sees.
+        assert_eq!(
+            step(reaping, Event::OutputClosed, t0, &r).0,
+            State::Exited(Exit::Code(125))
+        );
+    }
+
     #[test]
     fn impossible_pairs_are_internal_errors() {
         let r = rules();
