@@ -36,6 +36,8 @@ pub struct Spec<'a> {
     pub user: Option<&'a Credentials>,
     /// prctl(PR_SET_NO_NEW_PRIVS): setuid binaries and file capabilities stop working.
     pub no_new_privs: bool,
+    /// The controlling terminal, whose foreground the app's group gets before exec.
+    pub terminal: Option<RawFd>,
 }
 
 /// The identity `--user USER[:GROUP]` resolves to, looked up before fork (NSS lookups allocate
@@ -150,6 +152,7 @@ pub struct Prepared {
     /// have, so that one group too many is seen rather than an EINVAL.
     groups_buf: Vec<libc::gid_t>,
     no_new_privs: bool,
+    terminal: Option<RawFd>,
 }
 
 /// Builds argv, envp, the PATH candidates and the descriptor plan (all the allocation), and
@@ -221,6 +224,7 @@ pub fn prepare(spec: &Spec) -> Result<Prepared, SpawnError> {
         user: spec.user.cloned(),
         groups_buf,
         no_new_privs: spec.no_new_privs,
+        terminal: spec.terminal,
     })
 }
 
@@ -293,6 +297,7 @@ impl Prepared {
                     user: self.user.as_ref(),
                     groups_buf: &mut self.groups_buf,
                     no_new_privs: self.no_new_privs,
+                    terminal: self.terminal,
                     candidates: &self.candidates,
                     argv: self.argv_ptrs.as_ptr(),
                     envp: self.envp_ptrs.as_ptr(),
@@ -303,8 +308,15 @@ impl Prepared {
         // Parent. setpgid here too, so that no signal sent to the group before the child got
         // to its own setpgid can miss it (the classic job-control race; EACCES once it has
         // exec'd).
-        // SAFETY: a plain syscall on our own child.
-        unsafe { libc::setpgid(pid, pid) };
+        // SAFETY: plain syscalls on our own child and the terminal we were handed.
+        unsafe {
+            libc::setpgid(pid, pid);
+            // The same for the terminal (the child does it too, before exec): whichever runs
+            // first, the app reads the terminal as its foreground.
+            if let Some(tty) = self.terminal {
+                libc::tcsetpgrp(tty, pid);
+            }
+        }
         drop(wr);
         drop(moved);
         let mut report = [0u8; 8];
@@ -424,6 +436,7 @@ struct ChildArgs<'a> {
     user: Option<&'a Credentials>,
     groups_buf: &'a mut [libc::gid_t],
     no_new_privs: bool,
+    terminal: Option<RawFd>,
     candidates: &'a [CString],
     argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
@@ -450,6 +463,13 @@ unsafe fn child_after_fork(a: ChildArgs) -> ! {
         // reach sigshim only, so that it arrives at the app translated.
         if libc::setpgid(0, 0) != 0 {
             fail(STEP_SETPGID);
+        }
+        // On a terminal whose foreground sigshim held, the app's group takes it before exec,
+        // or the app is stopped by SIGTTIN the moment it reads (tini does the same). The
+        // child is in the background here, which tcsetpgrp(3) answers with SIGTTOU unless it
+        // is blocked: it still is (sigshim's mask, reset below). A failure is not fatal.
+        if let Some(tty) = a.terminal {
+            libc::tcsetpgrp(tty, libc::getpid());
         }
 
         // Default dispositions for everything (handlers are reset by execve anyway, but an

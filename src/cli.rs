@@ -113,6 +113,11 @@ struct Args {
     #[arg(long)]
     no_subreaper: bool,
 
+    /// On a terminal, keep its foreground instead of handing it to the app (which is then
+    /// stopped by SIGTTIN the moment it reads the terminal).
+    #[arg(long)]
+    keep_terminal: bool,
+
     /// How long processes the app leaves behind when it exits get between SIGTERM and SIGKILL
     /// (default: the kill deadline, or 2s).
     #[arg(long, value_name = "DURATION")]
@@ -248,6 +253,8 @@ pub struct Config {
     /// Combined into one plan at set-up (`signals::Plan`), once the init above is known.
     pub signals: Options,
     pub subreaper: bool,
+    /// `--keep-terminal`.
+    pub keep_terminal: bool,
     pub policy: Policy,
     pub log: Log,
     pub ready: crate::notify::Mode,
@@ -376,6 +383,7 @@ fn validate(a: Args) -> Result<Config, String> {
         command: a.command,
         signals,
         subreaper: !a.no_subreaper,
+        keep_terminal: a.keep_terminal,
         policy: Policy {
             code_on_signal: a.exit_code_on_signal,
             success: a.success_exit.iter().map(|&n| i32::from(n)).collect(),

@@ -44,6 +44,17 @@ pub struct Rules {
     pub probes: bool,
     /// `--upstart-expect-stop`: Upstart waits for one SIGSTOP before it does anything else.
     pub upstart_expect_stop: bool,
+    pub terminal: Terminal,
+}
+
+/// Whether the app holds the terminal's foreground.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Terminal {
+    /// Not on a terminal, started in the background, or `--keep-terminal`.
+    Kept,
+    /// The app's group was given the foreground. `job_control`: a shell above can suspend
+    /// and resume sigshim (it is neither a session leader nor PID 1, where nothing would).
+    Handed { job_control: bool },
 }
 
 /// Whether the app's readiness has been told to the init.
@@ -66,17 +77,35 @@ pub enum Cause {
     ReadyTimeout,
 }
 
+/// What `Running` knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Run {
+    /// Until the app is ready: the next readiness probe, and the readiness deadline.
+    pub probe_at: Option<Instant>,
+    pub timeout_at: Option<Instant>,
+    pub ready: Ready,
+    /// sigshim has stopped itself along with the app (Ctrl-Z, or TSTP from outside); the
+    /// SIGCONT that resumes it resumes the app, with the terminal when it had it.
+    pub suspended: bool,
+}
+
+impl Run {
+    fn ready() -> Run {
+        Run {
+            probe_at: None,
+            timeout_at: None,
+            ready: Ready::Done,
+            suspended: false,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
     /// The app is about to be spawned.
     Starting,
-    /// The app runs; nobody asked it to stop. Until it is ready, `probe_at` is the next
-    /// readiness probe and `timeout_at` the readiness deadline.
-    Running {
-        probe_at: Option<Instant>,
-        timeout_at: Option<Instant>,
-        ready: Ready,
-    },
+    /// The app runs; nobody asked it to stop.
+    Running(Run),
     /// The stop schedule is at `step`; the next step is due at `due` (`None`: wait for the app).
     Stopping {
         step: usize,
@@ -136,6 +165,8 @@ pub enum Event {
     Ready,
     /// A readiness probe ran and found the app not ready yet.
     ProbeFailed,
+    /// The app was stopped by this signal (a job-control stop from the terminal, SIGSTOP).
+    AppStopped(Signal),
     /// Every capture pipe is at EOF (sent once, after `Action::AwaitOutput`).
     OutputClosed,
     /// A deadline of the current state passed.
@@ -151,6 +182,7 @@ pub enum Note {
     },
     Dropped(Signal),
     Suspended,
+    AppStopped(Signal),
     StopRequested {
         received: Signal,
         sent: Option<Signal>,
@@ -179,8 +211,13 @@ pub enum Note {
 pub enum Action {
     /// Send to the app (its process group, or the app alone with --single-child).
     Deliver(Signal),
-    /// SIGSTOP sigshim itself (after TSTP went to the app).
+    /// SIGSTOP sigshim itself (after TSTP went to the app, or the app stopped on the
+    /// terminal).
     SuspendSelf,
+    /// Give the terminal's foreground to the app's group.
+    GiveTerminal,
+    /// Take the terminal's foreground back to sigshim's group.
+    TakeTerminal,
     /// SIGKILL to the app's group and to every descendant, wherever it went.
     KillTree,
     /// Send to every remaining descendant (the app has ended), not through the routes.
@@ -207,11 +244,11 @@ pub enum Action {
 /// The earliest deadline of `s`, and which kind it is.
 pub fn deadline(s: &State) -> Option<(Instant, Timer)> {
     match *s {
-        State::Running {
+        State::Running(Run {
             probe_at,
             timeout_at,
             ..
-        } => match (probe_at, timeout_at) {
+        }) => match (probe_at, timeout_at) {
             (Some(p), Some(t)) if t <= p => Some((t, Timer::ReadyTimeout)),
             (Some(p), _) => Some((p, Timer::Probe)),
             (None, Some(t)) => Some((t, Timer::ReadyTimeout)),
@@ -229,7 +266,7 @@ impl State {
     fn name(&self) -> &'static str {
         match self {
             State::Starting => "Starting",
-            State::Running { .. } => "Running",
+            State::Running(_) => "Running",
             State::Stopping { .. } => "Stopping",
             State::Reaping { .. } => "Reaping",
             State::Killing { .. } => "Killing",
@@ -248,22 +285,22 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
     let next = match (s, e) {
         (Starting, Event::Spawned) if r.ready_on_spawn => {
             a.push(A::DeclareReady);
-            Running {
-                probe_at: None,
-                timeout_at: None,
-                ready: Ready::Done,
-            }
+            Running(Run::ready())
         }
-        (Starting, Event::Spawned) => Running {
+        (Starting, Event::Spawned) => Running(Run {
             probe_at: r.probes.then_some(now),
             timeout_at: r.ready_timeout.map(later),
             ready: Ready::Pending,
-        },
+            suspended: false,
+        }),
 
         // --- signals while the app runs ------------------------------------------------
-        (Running { ready, .. }, Event::Signal(sig)) if r.plan.route(sig).stop => {
+        (Running(run), Event::Signal(sig)) if r.plan.route(sig).stop => {
+            if run.suspended && r.terminal != Terminal::Kept {
+                a.push(A::GiveTerminal);
+            }
             let sent = sent_by(r.plan.route(sig).deliver);
-            let next = begin_stop(Cause::Request, sent, ready, now, r, &mut a);
+            let next = begin_stop(Cause::Request, sent, run.ready, now, r, &mut a);
             a.push(A::Note(Note::StopRequested {
                 received: sig,
                 sent,
@@ -278,39 +315,66 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
             a.push(A::Note(Note::StopAgain(sig)));
             s
         }
-        (Running { .. } | Stopping { .. }, Event::Signal(sig)) => {
-            match r.plan.route(sig).deliver {
-                Deliver::Send(to) => {
-                    a.push(A::Deliver(to));
-                    a.push(A::Note(Note::Forwarded {
-                        received: sig,
-                        sent: to,
-                    }));
-                }
-                Deliver::Drop => a.push(A::Note(Note::Dropped(sig))),
-                Deliver::Suspend => {
-                    a.push(A::Deliver(Signal::TSTP));
-                    a.push(A::SuspendSelf);
-                    a.push(A::Note(Note::Suspended));
-                }
+        // Resumed after a suspension: the app gets the terminal back, then the SIGCONT.
+        (Running(run), Event::Signal(Signal::CONT)) if run.suspended => {
+            if r.terminal != Terminal::Kept {
+                a.push(A::GiveTerminal);
             }
+            route(Signal::CONT, r, &mut a);
+            Running(Run {
+                suspended: false,
+                ..run
+            })
+        }
+        (Running(run), Event::Signal(sig)) if r.plan.route(sig).deliver == Deliver::Suspend => {
+            route(sig, r, &mut a);
+            Running(Run {
+                suspended: true,
+                ..run
+            })
+        }
+        (Running(_) | Stopping { .. }, Event::Signal(sig)) => {
+            route(sig, r, &mut a);
             s
         }
 
+        // --- the app stopped (job control) -----------------------------------------------
+        // Ctrl-Z on the terminal went to the app's group straight from the kernel: sigshim
+        // follows it into the stop, with the terminal, so that the shell above sees its job
+        // stopped and `fg` resumes both (a SIGCONT to sigshim, handled above).
+        (Running(run), Event::AppStopped(sig))
+            if !run.suspended
+                && is_job_control(sig)
+                && r.terminal == (Terminal::Handed { job_control: true }) =>
+        {
+            a.push(A::TakeTerminal);
+            a.push(A::SuspendSelf);
+            a.push(A::Note(Note::AppStopped(sig)));
+            Running(Run {
+                suspended: true,
+                ..run
+            })
+        }
+        (Running(run), Event::AppStopped(sig)) if !run.suspended => {
+            a.push(A::Note(Note::AppStopped(sig)));
+            s
+        }
+        (Running(_) | Stopping { .. }, Event::AppStopped(_)) => s,
+
         // --- readiness -----------------------------------------------------------------
         (
-            Running {
+            Running(Run {
                 ready: Ready::Pending,
+                suspended,
                 ..
-            },
+            }),
             Event::Ready,
         ) => {
             a.push(A::DeclareReady);
-            Running {
-                probe_at: None,
-                timeout_at: None,
-                ready: Ready::Done,
-            }
+            Running(Run {
+                suspended,
+                ..Run::ready()
+            })
         }
         // The app announced readiness and ended before sigshim had read the announcement:
         // it was ready all the same (Upstart must see it, or it never moves on).
@@ -323,38 +387,38 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
         // Readiness after a stop began, or told already, is news to no one.
         (_, Event::Ready) if s != Starting && !matches!(s, Exited(_)) => s,
         (
-            Running {
-                ready: Ready::Pending,
-                timeout_at,
-                ..
-            },
+            Running(
+                run @ Run {
+                    ready: Ready::Pending,
+                    ..
+                },
+            ),
             Event::Timer(Timer::Probe),
         ) => {
             a.push(A::Probe);
-            Running {
+            Running(Run {
                 probe_at: None,
-                timeout_at,
-                ready: Ready::Pending,
-            }
+                ..run
+            })
         }
         (
-            Running {
-                ready: Ready::Pending,
-                timeout_at,
-                ..
-            },
+            Running(
+                run @ Run {
+                    ready: Ready::Pending,
+                    ..
+                },
+            ),
             Event::ProbeFailed,
-        ) => Running {
+        ) => Running(Run {
             probe_at: Some(later(PROBE_EVERY)),
-            timeout_at,
-            ready: Ready::Pending,
-        },
+            ..run
+        }),
         (_, Event::ProbeFailed) if s != Starting && !matches!(s, Exited(_)) => s,
         (
-            Running {
+            Running(Run {
                 ready: Ready::Pending,
                 ..
-            },
+            }),
             Event::Timer(Timer::ReadyTimeout),
         ) => {
             a.push(A::Note(Note::NotReady));
@@ -410,7 +474,7 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
         }
 
         // --- the app ends --------------------------------------------------------------
-        (Running { ready, .. }, Event::MainEnded { end, others }) => {
+        (Running(Run { ready, .. }), Event::MainEnded { end, others }) => {
             main_ended(end, others, None, false, ready, now, r, &mut a)
         }
         (
@@ -426,7 +490,7 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
                 .is_some_and(|st| st.signal == Signal::KILL);
             main_ended(end, others, Some(cause), killed, ready, now, r, &mut a)
         }
-        (Running { .. } | Stopping { .. } | Draining { .. }, Event::Reaped { .. }) => s,
+        (Running(_) | Stopping { .. } | Draining { .. }, Event::Reaped { .. }) => s,
         (
             Reaping {
                 exit,
@@ -528,6 +592,30 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
     (next, a)
 }
 
+/// A signal that is not a stop request, by its route.
+fn route(sig: Signal, r: &Rules, a: &mut Vec<Action>) {
+    match r.plan.route(sig).deliver {
+        Deliver::Send(to) => {
+            a.push(Action::Deliver(to));
+            a.push(Action::Note(Note::Forwarded {
+                received: sig,
+                sent: to,
+            }));
+        }
+        Deliver::Drop => a.push(Action::Note(Note::Dropped(sig))),
+        Deliver::Suspend => {
+            a.push(Action::Deliver(Signal::TSTP));
+            a.push(Action::SuspendSelf);
+            a.push(Action::Note(Note::Suspended));
+        }
+    }
+}
+
+/// The stops a terminal causes: Ctrl-Z, and reading or writing it from the background.
+fn is_job_control(sig: Signal) -> bool {
+    sig == Signal::TSTP || sig == Signal::TTIN || sig == Signal::TTOU
+}
+
 /// What a stop request's route sends (a TSTP-suspend route sends TSTP).
 fn sent_by(d: Deliver) -> Option<Signal> {
     match d {
@@ -592,6 +680,11 @@ fn main_ended(
     a: &mut Vec<Action>,
 ) -> State {
     a.push(Action::Note(Note::Ended(end)));
+    if r.terminal != Terminal::Kept {
+        // sigshim goes on after the app (leftovers, the drain): a Ctrl-C typed now is a
+        // request to sigshim.
+        a.push(Action::TakeTerminal);
+    }
     let exit = match cause {
         Some(Cause::ReadyTimeout) => Exit::Code(exit::INTERNAL),
         _ => r.policy.exit_for(end),
@@ -706,6 +799,7 @@ mod tests {
             ready_on_spawn: true,
             probes: false,
             upstart_expect_stop: false,
+            terminal: Terminal::Kept,
         };
         f(&mut o, &mut r);
         r.plan = Plan::new(&o, None).unwrap();
@@ -736,11 +830,7 @@ mod tests {
     }
 
     fn running() -> State {
-        State::Running {
-            probe_at: None,
-            timeout_at: None,
-            ready: Ready::Done,
-        }
+        State::Running(Run::ready())
     }
 
     #[test]
@@ -763,11 +853,12 @@ mod tests {
         let (s, a) = step(State::Starting, Event::Spawned, t0, &r);
         assert_eq!(
             s,
-            State::Running {
+            State::Running(Run {
                 probe_at: Some(t0),
                 timeout_at: Some(t0 + MS(500)),
-                ready: Ready::Pending
-            }
+                ready: Ready::Pending,
+                suspended: false,
+            })
         );
         assert!(a.is_empty());
         assert_eq!(deadline(&s), Some((t0, Timer::Probe)));
@@ -1207,6 +1298,88 @@ mod tests {
         );
         let (_, a) = step(s, Event::OutputClosed, t0 + MS(13), &r2);
         assert_eq!(a, [Action::UnblockUpstart, Action::Exit(Exit::Code(125))]);
+    }
+
+    /// Ctrl-Z on a terminal the app holds, under a shell: sigshim follows the app into the
+    /// stop with the terminal, and `fg` (SIGCONT to sigshim) resumes both.
+    #[test]
+    fn job_control_on_a_terminal() {
+        let r = rules_with(|_, r| r.terminal = Terminal::Handed { job_control: true });
+        let t0 = Instant::now();
+        let (s, a) = step(running(), Event::AppStopped(Signal::TSTP), t0, &r);
+        assert_eq!(
+            notes_removed(&a),
+            [Action::TakeTerminal, Action::SuspendSelf]
+        );
+        // A second stop report while suspended changes nothing.
+        assert_eq!(
+            step(s, Event::AppStopped(Signal::TSTP), t0, &r),
+            (s, vec![])
+        );
+        let (s, a) = step(s, Event::Signal(Signal::CONT), t0, &r);
+        assert_eq!(
+            notes_removed(&a),
+            [Action::GiveTerminal, Action::Deliver(Signal::CONT)]
+        );
+        assert_eq!(s, running());
+        // A SIGSTOP from a debugger is not job control: only noted.
+        let (s, a) = step(running(), Event::AppStopped(Signal::STOP), t0, &r);
+        assert_eq!((s, notes_removed(&a)), (running(), vec![]));
+        // A stop request while suspended: the app gets the terminal back, then the stop.
+        let suspended = step(running(), Event::AppStopped(Signal::TSTP), t0, &r).0;
+        let (_, a) = step(suspended, Event::Signal(Signal::TERM), t0, &r);
+        assert_eq!(
+            &notes_removed(&a)[..3],
+            [
+                Action::GiveTerminal,
+                Action::Deliver(Signal::INT),
+                Action::Deliver(Signal::CONT)
+            ]
+        );
+        // The app ends: sigshim takes the terminal back for what it still does.
+        let (_, a) = step(
+            running(),
+            Event::MainEnded {
+                end: ChildEnd::Exited(0),
+                others: false,
+            },
+            t0,
+            &r,
+        );
+        assert_eq!(
+            notes_removed(&a),
+            [Action::TakeTerminal, Action::AwaitOutput]
+        );
+    }
+
+    /// Where nothing above can resume sigshim (PID 1 of a container, a session leader), or the
+    /// terminal was never handed over, a stopped app is reported, and sigshim stays up.
+    #[test]
+    fn a_stopped_app_without_job_control_is_reported() {
+        for terminal in [Terminal::Handed { job_control: false }, Terminal::Kept] {
+            let r = rules_with(|_, r| r.terminal = terminal);
+            let (s, a) = step(
+                running(),
+                Event::AppStopped(Signal::TTIN),
+                Instant::now(),
+                &r,
+            );
+            assert_eq!(s, running());
+            assert_eq!(a, [Action::Note(Note::AppStopped(Signal::TTIN))]);
+        }
+        // TSTP sent to sigshim itself: both stop; the SIGCONT resumes the app without any
+        // terminal business.
+        let r = rules();
+        let (s, a) = step(running(), Event::Signal(Signal::TSTP), Instant::now(), &r);
+        assert_eq!(
+            notes_removed(&a),
+            [Action::Deliver(Signal::TSTP), Action::SuspendSelf]
+        );
+        let (s2, a) = step(s, Event::AppStopped(Signal::TSTP), Instant::now(), &r);
+        assert_eq!((s2, a), (s, vec![]));
+        let (s, a) = step(s, Event::Signal(Signal::CONT), Instant::now(), &r);
+        assert_eq!(notes_removed(&a), [Action::Deliver(Signal::CONT)]);
+        assert_eq!(s, running());
     }
 
     /// The transitions the scenarios above do not walk, one line each.

@@ -161,6 +161,9 @@ pub fn run(cfg: &Config) -> Result<Exit, Fatal> {
         }
     }
     let sfd = SignalFd::open()?;
+    // Taken before the app runs, so that nothing it does can have used them up.
+    let reserve = reserve_fds();
+    let (terminal, tty) = terminal(cfg.keep_terminal);
     let announcer = Announcer::new(cfg.delivery.clone(), &cfg.ready);
     let pipes = match settings {
         Some(_) => {
@@ -180,6 +183,7 @@ pub fn run(cfg: &Config) -> Result<Exit, Fatal> {
         extra_fds: &extra_fds,
         user: user.as_ref(),
         no_new_privs: cfg.no_new_privs,
+        terminal: tty,
     })
     .map_err(|e| Fatal {
         code: e.code,
@@ -205,6 +209,7 @@ pub fn run(cfg: &Config) -> Result<Exit, Fatal> {
         drain_timeout: cfg.log.drain_timeout,
         ready_timeout: cfg.ready_timeout,
         upstart_expect_stop: cfg.delivery.upstart_expect_stop,
+        terminal,
     };
     let mut ex = Executor {
         cfg,
@@ -219,7 +224,8 @@ pub fn run(cfg: &Config) -> Result<Exit, Fatal> {
         awaiting_output: false,
         events: VecDeque::with_capacity(8),
         exit: None,
-        reserve: reserve_fds(),
+        reserve,
+        tty,
     };
     ex.detector.started(pid);
     ex.events.push_back(Event::Spawned);
@@ -259,6 +265,38 @@ struct Executor<'a> {
     /// every descendant that left the app's group would survive. They are closed for the scan
     /// (one for /proc or a stat file, one for a pidfd) and taken again after it.
     reserve: Vec<OwnedFd>,
+    /// The controlling terminal when its foreground was handed to the app.
+    tty: Option<i32>,
+}
+
+/// Whether to hand the terminal to the app: only when sigshim's own group holds the foreground
+/// of its controlling terminal (typed at a shell, `docker run -it`), never when it was started
+/// in the background (`sigshim ... &`: the shell keeps the terminal). The terminal is the
+/// first of stdin, stdout, stderr that is sigshim's controlling terminal.
+///
+/// As PID 1 of a PID namespace entered by `unshare --pid --fork`, sigshim's group and the
+/// foreground group both lie outside the namespace and read as 0: then it counts as the
+/// foreground (a container's init on a terminal; `docker run -it` makes it a session leader
+/// whose group is visible anyway).
+fn terminal(keep: bool) -> (machine::Terminal, Option<i32>) {
+    if keep {
+        return (machine::Terminal::Kept, None);
+    }
+    // SAFETY: getpgrp, getsid, getpid and tcgetpgrp have no memory-safety preconditions.
+    unsafe {
+        let ours = libc::getpgrp();
+        let Some(fd) = (0..3).find(|&fd| libc::tcgetpgrp(fd) >= 0) else {
+            return (machine::Terminal::Kept, None);
+        };
+        let fg = libc::tcgetpgrp(fd);
+        if fg != ours || (fg == 0 && libc::getpid() != 1) {
+            debug!("started in the background of a terminal: the terminal stays with its shell");
+            return (machine::Terminal::Kept, None);
+        }
+        let me = libc::getpid();
+        let job_control = libc::getsid(0) != me && me != 1;
+        (machine::Terminal::Handed { job_control }, Some(fd))
+    }
 }
 
 /// Two descriptors on /dev/null, or as many as can be had.
@@ -369,6 +407,21 @@ impl Executor<'_> {
                 unsafe { libc::kill(self.me, libc::SIGSTOP) };
             }
             Action::KillTree => self.kill_tree(),
+            Action::GiveTerminal => {
+                if let Some(tty) = self.tty
+                    && !self.main_reaped
+                {
+                    // SAFETY: tcsetpgrp on our terminal, to our unreaped child's group (TTOU
+                    // is blocked, so a background sigshim may).
+                    unsafe { libc::tcsetpgrp(tty, self.pid) };
+                }
+            }
+            Action::TakeTerminal => {
+                if let Some(tty) = self.tty {
+                    // SAFETY: tcsetpgrp on our terminal, to our own group.
+                    unsafe { libc::tcsetpgrp(tty, libc::getpgrp()) };
+                }
+            }
             Action::SignalLeftovers(sig) => self.signal_descendants(sig),
             Action::Probe => self.events.push_back(if self.detector.probe() {
                 Event::Ready
@@ -494,8 +547,15 @@ impl Executor<'_> {
         let remain = loop {
             let mut status = 0;
             // SAFETY: waitpid with a valid status pointer.
-            let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+            let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG | libc::WUNTRACED) };
             if r > 0 {
+                if libc::WIFSTOPPED(status) {
+                    if r == self.pid {
+                        let sig = Signal(libc::WSTOPSIG(status));
+                        self.events.push_back(Event::AppStopped(sig));
+                    }
+                    continue;
+                }
                 if r == self.pid {
                     main = ChildEnd::from_wait_status(status);
                     self.main_reaped = true;
@@ -565,6 +625,20 @@ impl Executor<'_> {
             Note::Forwarded { received, sent } => info!("{received} received: sent {sent}"),
             Note::Dropped(s) => debug!("{s} received: not forwarded"),
             Note::Suspended => info!("SIGTSTP received: sent it to pid {pid}, stopping sigshim"),
+            Note::AppStopped(sig) if sig == Signal::STOP => {
+                debug!("pid {pid} was stopped by {sig}")
+            }
+            Note::AppStopped(sig) => match self.rules.terminal {
+                machine::Terminal::Handed { job_control: true } => {
+                    info!("pid {pid} was stopped by {sig} on the terminal: stopping sigshim too")
+                }
+                machine::Terminal::Handed { job_control: false } => warn!(
+                    "pid {pid} was stopped by {sig} on the terminal, and nothing above sigshim resumes it: send it SIGCONT"
+                ),
+                machine::Terminal::Kept => warn!(
+                    "pid {pid} was stopped by {sig}: it used a terminal whose foreground it does not hold (sigshim runs in the background, or --keep-terminal)"
+                ),
+            },
             Note::StopRequested {
                 received,
                 sent: Some(s),
