@@ -171,6 +171,12 @@ struct Args {
     #[arg(long, value_name = "BYTES")]
     max_line: Option<usize>,
 
+    /// Give the app a pseudo-terminal as stdout (stderr stays a pipe), so that it line-buffers
+    /// and its lines arrive as they are written; TERM=dumb, NO_COLOR=1 and PAGER=cat keep it
+    /// plain unless already set. Needs captured output.
+    #[arg(long)]
+    stdout_pty: bool,
+
     /// After the app exits, how long to keep reading output that something else still writes.
     #[arg(long, value_name = "DURATION", default_value = "2s")]
     drain_timeout: String,
@@ -255,6 +261,8 @@ pub struct Config {
     pub subreaper: bool,
     /// `--keep-terminal`.
     pub keep_terminal: bool,
+    /// `--stdout-pty`.
+    pub stdout_pty: bool,
     pub policy: Policy,
     pub log: Log,
     pub ready: crate::notify::Mode,
@@ -366,6 +374,13 @@ fn validate(a: Args) -> Result<Config, String> {
     }
     let log = validate_log(&a)?;
     let ready = crate::notify::parse_mode(&a.ready)?;
+    if a.stdout_pty && log.mode == LogMode::Inherit && !matches!(ready, crate::notify::Mode::Log(_))
+    {
+        return Err(
+            "--stdout-pty: with --log inherit the app writes to sigshim's own stdout; capture it (--log journald, syslog or auto, or --ready log:)"
+                .into(),
+        );
+    }
     let ready_timeout = a
         .ready_timeout
         .as_deref()
@@ -384,6 +399,7 @@ fn validate(a: Args) -> Result<Config, String> {
         signals,
         subreaper: !a.no_subreaper,
         keep_terminal: a.keep_terminal,
+        stdout_pty: a.stdout_pty,
         policy: Policy {
             code_on_signal: a.exit_code_on_signal,
             success: a.success_exit.iter().map(|&n| i32::from(n)).collect(),

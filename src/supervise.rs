@@ -167,9 +167,33 @@ pub fn run(cfg: &Config) -> Result<Exit, Fatal> {
     let announcer = Announcer::new(cfg.delivery.clone(), &cfg.ready);
     let pipes = match settings {
         Some(_) => {
-            Some(Pipes::new().map_err(|e| setup_failed("cannot create the output pipes", e))?)
+            let (pipes, no_pty) = Pipes::new(cfg.stdout_pty)
+                .map_err(|e| setup_failed("cannot create the output pipes", e))?;
+            if let Some(e) = no_pty {
+                warn!(
+                    "cannot open a pseudo-terminal for the app's stdout ({}): it gets a pipe, and may hold its lines back",
+                    sys::os_error(&e)
+                );
+            }
+            if pipes.stdout_pty {
+                // isatty(1) is true now: what keeps an app from colouring or paging its
+                // output, unless the caller said otherwise.
+                for (k, v) in [("TERM", "dumb"), ("NO_COLOR", "1"), ("PAGER", "cat")] {
+                    if std::env::var_os(k).is_none() {
+                        handover.env_set.push((k.into(), v.into()));
+                    }
+                }
+            }
+            Some(pipes)
         }
-        None => None,
+        None => {
+            if cfg.stdout_pty {
+                info!(
+                    "--stdout-pty: nothing is captured (no log socket found), the app writes to sigshim's stdout"
+                );
+            }
+            None
+        }
     };
     let extra_fds: Vec<_> = handover.fd.into_iter().collect();
     let mut prepared = child::prepare(&child::Spec {

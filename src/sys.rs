@@ -43,6 +43,48 @@ pub fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     Ok((r, w))
 }
 
+/// A pseudo-terminal for the app's stdout: (master, sigshim's, non-blocking; slave, the
+/// app's). Both close-on-exec and opened without becoming anyone's controlling terminal
+/// (O_NOCTTY: the app can never get SIGHUP or job control from it). The slave is raw: no
+/// `\n` to `\r\n` translation, no echo, no line editing, no control characters turned into
+/// signals; the app's bytes come out as written. What changes for the app is that isatty(1)
+/// is true, so its C library (or Python, Perl...) line-buffers stdout.
+pub fn raw_pty() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty fills two descriptors; name, termios and winsize are optional.
+    let r = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors were just created and are ours.
+    let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+    // SAFETY: fcntl and termios calls on our own descriptors, with a zeroed termios filled by
+    // tcgetattr before use.
+    unsafe {
+        for fd in [master.as_raw_fd(), slave.as_raw_fd()] {
+            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+        }
+        let mut t: libc::termios = std::mem::zeroed();
+        if libc::tcgetattr(slave.as_raw_fd(), &mut t) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        libc::cfmakeraw(&mut t);
+        if libc::tcsetattr(slave.as_raw_fd(), libc::TCSANOW, &t) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    set_nonblocking(master.as_raw_fd());
+    Ok((master, slave))
+}
+
 /// Sets O_NONBLOCK on a descriptor of ours (its open file description must not be shared).
 pub fn set_nonblocking(fd: RawFd) {
     // SAFETY: fcntl on a descriptor the caller owns.

@@ -59,20 +59,38 @@ pub struct Settings {
     pub max_line: usize,
 }
 
-/// The pipes created before the child is spawned: the write ends go to the child.
+/// The capture channels created before the child is spawned: the write ends go to the child.
 pub struct Pipes {
     read: [OwnedFd; 2],
     pub write: [OwnedFd; 2],
+    /// stdout is a pseudo-terminal (`--stdout-pty`).
+    pub stdout_pty: bool,
 }
 
 impl Pipes {
-    pub fn new() -> std::io::Result<Pipes> {
-        let (out_r, out_w) = crate::sys::pipe()?;
+    /// Two pipes, or a pseudo-terminal for stdout and a pipe for stderr with `stdout_pty`.
+    /// A pty that cannot be had (no /dev/pts in a minimal container, the pty limit) is not a
+    /// failure: stdout gets a pipe and the reason is returned, for one warning.
+    pub fn new(stdout_pty: bool) -> std::io::Result<(Pipes, Option<std::io::Error>)> {
         let (err_r, err_w) = crate::sys::pipe()?;
-        Ok(Pipes {
-            read: [out_r, err_r],
-            write: [out_w, err_w],
-        })
+        let (out, why) = match stdout_pty.then(crate::sys::raw_pty) {
+            Some(Ok(pair)) => (Some(pair), None),
+            Some(Err(e)) => (None, Some(e)),
+            None => (None, None),
+        };
+        let is_pty = out.is_some();
+        let (out_r, out_w) = match out {
+            Some(pair) => pair,
+            None => crate::sys::pipe()?,
+        };
+        Ok((
+            Pipes {
+                read: [out_r, err_r],
+                write: [out_w, err_w],
+                stdout_pty: is_pty,
+            },
+            why,
+        ))
     }
 }
 
