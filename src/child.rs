@@ -262,15 +262,28 @@ impl Prepared {
             .max()
             .unwrap_or(3)
             .max(3);
-        let moved: Vec<(std::os::fd::OwnedFd, i32)> = self
-            .fds
-            .iter()
-            .map(|&(fd, target)| above(fd, min).map(|o| (o, target)))
-            .collect::<Result<_, _>>()
-            .map_err(|_| internal("cannot set up the child's descriptors"))?;
-        let fds: Vec<(RawFd, i32)> = moved.iter().map(|(o, t)| (o.as_raw_fd(), *t)).collect();
+        // (A copy is made only for a source below `min`: descriptors are scarce for some.)
+        let mut moved: Vec<std::os::fd::OwnedFd> = Vec::new();
+        let mut fds: Vec<(RawFd, i32)> = Vec::with_capacity(self.fds.len());
+        for &(fd, target) in &self.fds {
+            if fd >= min {
+                fds.push((fd, target));
+                continue;
+            }
+            let copy =
+                above(fd, min).map_err(|_| internal("cannot set up the child's descriptors"))?;
+            fds.push((copy.as_raw_fd(), target));
+            moved.push(copy);
+        }
         let (rd, wr) = crate::sys::pipe()
-            .and_then(|(r, w)| Ok((above(r.as_raw_fd(), min)?, above(w.as_raw_fd(), min)?)))
+            .and_then(|(r, w)| {
+                let w = if w.as_raw_fd() < min {
+                    above(w.as_raw_fd(), min)?
+                } else {
+                    w
+                };
+                Ok((r, w))
+            })
             .map_err(|_| internal("cannot create the exec status pipe"))?;
         // The read end is read with a blocking read below.
         // SAFETY: fcntl on our own descriptor.

@@ -113,6 +113,17 @@ struct Args {
     #[arg(long)]
     no_subreaper: bool,
 
+    /// Restart the app when this signal arrives (consumed, never forwarded); sigshim keeps its
+    /// PID, so the init keeps tracking it. systemd: ExecReload=/bin/kill -USR1 $MAINPID.
+    #[arg(long, value_name = "SIG")]
+    restart_on: Option<String>,
+
+    /// How --restart-on restarts: stop-start (stop the app by the stop schedule, wind down
+    /// what it left, start it again) or overlap (start the new app, wait until it is ready
+    /// by --ready, then stop the old one; with --listen no connection is refused).
+    #[arg(long, value_name = "MODE", value_parser = ["stop-start", "overlap"])]
+    restart_mode: Option<String>,
+
     /// On a terminal, keep its foreground instead of handing it to the app (which is then
     /// stopped by SIGTTIN the moment it reads the terminal).
     #[arg(long)]
@@ -263,6 +274,8 @@ pub struct Config {
     pub keep_terminal: bool,
     /// `--stdout-pty`.
     pub stdout_pty: bool,
+    /// `--restart-mode`, when `--restart-on` is given.
+    pub restart_mode: Option<crate::machine::RestartMode>,
     pub policy: Policy,
     pub log: Log,
     pub ready: crate::notify::Mode,
@@ -365,6 +378,11 @@ fn validate(a: Args) -> Result<Config, String> {
         } else {
             Target::Group
         },
+        restart_on: a
+            .restart_on
+            .as_deref()
+            .map(|s| sig("--restart-on", s))
+            .transpose()?,
     };
     // Combining is checked here too, so a bad combination is a usage error before anything
     // runs (set-up builds the same plan again with the init's default deadline).
@@ -372,8 +390,24 @@ fn validate(a: Args) -> Result<Config, String> {
     if a.command[0].is_empty() {
         return Err("PROGRAM is empty".into());
     }
+    let restart_mode = match (&signals.restart_on, a.restart_mode.as_deref()) {
+        (None, Some(_)) => {
+            return Err("--restart-mode: restarts need --restart-on SIG".into());
+        }
+        (None, None) => None,
+        (Some(_), Some("overlap")) => Some(crate::machine::RestartMode::Overlap),
+        (Some(_), _) => Some(crate::machine::RestartMode::StopStart),
+    };
     let log = validate_log(&a)?;
     let ready = crate::notify::parse_mode(&a.ready)?;
+    if restart_mode == Some(crate::machine::RestartMode::Overlap)
+        && matches!(ready, crate::notify::Mode::Tcp(..))
+    {
+        return Err(
+            "--restart-mode overlap: --ready tcp: cannot tell the new app from the old one (or from sockets sigshim holds); use notify, log:, fd: or file:"
+                .into(),
+        );
+    }
     if a.stdout_pty && log.mode == LogMode::Inherit && !matches!(ready, crate::notify::Mode::Log(_))
     {
         return Err(
@@ -400,6 +434,7 @@ fn validate(a: Args) -> Result<Config, String> {
         subreaper: !a.no_subreaper,
         keep_terminal: a.keep_terminal,
         stdout_pty: a.stdout_pty,
+        restart_mode,
         policy: Policy {
             code_on_signal: a.exit_code_on_signal,
             success: a.success_exit.iter().map(|&n| i32::from(n)).collect(),

@@ -3,8 +3,9 @@
 //! `step(state, event, now, rules) -> (state, actions)` is s6-supervise's `actions[state][event]`
 //! in Rust: every flag and every deadline sigshim keeps lives in [`State`], every fact from the
 //! world arrives as an [`Event`], and every effect leaves as an [`Action`] for the executor in
-//! `supervise` to perform (signals, reaping, /proc, output, notifications). Nothing here reads a
-//! clock, a descriptor or the environment, so each transition is unit-tested without a process.
+//! `supervise` to perform (spawning, signals, reaping, /proc, output, notifications, hooks).
+//! Nothing here reads a clock, a descriptor or the environment, so each transition is
+//! unit-tested without a process.
 //!
 //! The life of one app:
 //!
@@ -13,10 +14,16 @@
 //!    Running/Stopping --MainEnded--> Reaping{kill_at}   (leftovers got their signals)
 //!                                  | Killing{rescan_at} (the tree was already SIGKILLed)
 //!                                  | Draining{until}    (nothing left but output)
-//!    Reaping --kill_at--> Killing --no child left--> Draining --EOF or until--> Exited
+//!    Reaping --kill_at--> Killing --no child left--> Draining --EOF or until--> [Hooking] --> Exited
 //! ```
 //!
-//! Each state carries its own deadline; [`deadline`] names the earliest and which kind it is,
+//! Generations (`--restart-on`): each spawn of the app is a generation, numbered from 1.
+//! Stop-then-start walks the same states with `then: Respawn` instead of an exit, and spawns
+//! the next generation when the last one's tree is gone. Overlap keeps the current generation
+//! in `Running` while the next one starts (`Run::next`), and once that one is ready winds the
+//! old one down beside it (`Run::old`); at most two generations live at once.
+//!
+//! Each state carries its own deadlines; [`deadline`] names the earliest and which kind it is,
 //! and the executor feeds it back as `Event::Timer(kind)` when it passes.
 
 use crate::exit::{self, ChildEnd, Exit, Policy};
@@ -30,6 +37,9 @@ pub const PROBE_EVERY: Duration = Duration::from_millis(100);
 /// /proc scan (it was not in the list, so it got nothing); doubled up to [`RESCAN_MAX`].
 pub const RESCAN_FIRST: Duration = Duration::from_millis(20);
 pub const RESCAN_MAX: Duration = Duration::from_secs(1);
+
+/// A generation of the app: 1 for the first spawn, one more for each restart.
+pub type Gen = u32;
 
 /// What `step` needs to know besides the state: the plan and the rest of the command line.
 #[derive(Clone, Debug)]
@@ -45,6 +55,23 @@ pub struct Rules {
     /// `--upstart-expect-stop`: Upstart waits for one SIGSTOP before it does anything else.
     pub upstart_expect_stop: bool,
     pub terminal: Terminal,
+    /// `--restart-mode`, when `--restart-on` is given.
+    pub restart: Option<RestartMode>,
+    /// A start or restart hook is configured.
+    pub start_hooks: bool,
+    /// The exit hook runs before sigshim exits, for at most this long.
+    pub exit_hook: Option<Duration>,
+}
+
+/// How `--restart-on` restarts the app.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestartMode {
+    /// The current generation is stopped by the full schedule and wound down, then the next
+    /// one starts.
+    StopStart,
+    /// The next generation starts beside the current one; once it is ready the current one
+    /// is stopped.
+    Overlap,
 }
 
 /// Whether the app holds the terminal's foreground.
@@ -75,28 +102,86 @@ pub enum Cause {
     Request,
     /// `--ready-timeout` passed: sigshim stops the app and exits 125.
     ReadyTimeout,
+    /// `--restart-on`, stop-then-start: the next generation follows.
+    Restart,
+}
+
+/// What follows once a generation's tree is gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Then {
+    /// sigshim exits with this.
+    Exit(Exit),
+    /// The next generation starts (stop-then-start).
+    Respawn,
+}
+
+/// Why the app's life ended, for the exit hook.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// It ended by itself.
+    Exited(ChildEnd),
+    /// A stop request came first; this is how it ended.
+    Stopped(ChildEnd),
+    /// It did not become ready in time and was stopped.
+    NotReady(ChildEnd),
+    /// It could not be started (exit code 127, 126 or 125).
+    NotStarted(i32),
 }
 
 /// What `Running` knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Run {
-    /// Until the app is ready: the next readiness probe, and the readiness deadline.
+    /// The current generation.
+    pub g: Gen,
+    /// Until the awaited generation (`next` if any, else `g`) is ready: its next readiness
+    /// probe and its readiness deadline.
     pub probe_at: Option<Instant>,
     pub timeout_at: Option<Instant>,
     pub ready: Ready,
     /// sigshim has stopped itself along with the app (Ctrl-Z, or TSTP from outside); the
     /// SIGCONT that resumes it resumes the app, with the terminal when it had it.
     pub suspended: bool,
+    /// Overlap: the next generation, started and not yet ready.
+    pub next: Option<Gen>,
+    /// Overlap: the previous generation, being wound down beside the current one.
+    pub old: Option<Old>,
+    /// A previous generation's output, still read until this deadline.
+    pub old_output: Option<(Gen, Instant)>,
+}
+
+/// A generation being wound down while another one serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Old {
+    pub g: Gen,
+    pub down: Down,
+}
+
+/// How an old generation's tree is wound down: its stop schedule, then what it left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Down {
+    Stopping { step: usize, due: Option<Instant> },
+    Reaping { kill_at: Instant },
+    Killing { rescan_at: Instant, every: Duration },
 }
 
 impl Run {
-    fn ready() -> Run {
+    fn ready(g: Gen) -> Run {
         Run {
+            g,
             probe_at: None,
             timeout_at: None,
             ready: Ready::Done,
             suspended: false,
+            next: None,
+            old: None,
+            old_output: None,
         }
+    }
+
+    /// Whether a restart is under way (a next generation not yet ready, or an old one not
+    /// yet gone): another request is coalesced into it.
+    fn restarting(&self) -> bool {
+        self.next.is_some() || self.old.is_some()
     }
 }
 
@@ -106,17 +191,21 @@ pub enum State {
     Starting,
     /// The app runs; nobody asked it to stop.
     Running(Run),
-    /// The stop schedule is at `step`; the next step is due at `due` (`None`: wait for the app).
+    /// The stop schedule of generation `g` is at `step`; the next step is due at `due`
+    /// (`None`: wait for the app).
     Stopping {
+        g: Gen,
         step: usize,
         due: Option<Instant>,
         cause: Cause,
         ready: Ready,
     },
-    /// The app has ended and sigshim's exit is decided. What it left behind got the plan's
-    /// leftover signals and gets SIGKILL at `kill_at`.
+    /// The app has ended. What it left behind got the plan's leftover signals and gets
+    /// SIGKILL at `kill_at`; then comes `then`.
     Reaping {
-        exit: Exit,
+        g: Gen,
+        then: Then,
+        ending: Ending,
         kill_at: Instant,
         drain_until: Instant,
         ready: Ready,
@@ -124,7 +213,9 @@ pub enum State {
     /// SIGKILL went to the whole tree; at `rescan_at` the tree is scanned and killed again
     /// (a process forked during the scan got nothing), then every `every` doubled.
     Killing {
-        exit: Exit,
+        g: Gen,
+        then: Then,
+        ending: Ending,
         rescan_at: Instant,
         every: Duration,
         drain_until: Instant,
@@ -133,9 +224,12 @@ pub enum State {
     /// Nothing of the app's tree remains; its output is read until EOF or `until`.
     Draining {
         exit: Exit,
+        ending: Ending,
         until: Instant,
         ready: Ready,
     },
+    /// The exit hook runs; sigshim exits when it ends or at `until`.
+    Hooking { exit: Exit, until: Instant },
     /// Done.
     Exited(Exit),
 }
@@ -149,26 +243,40 @@ pub enum Timer {
     LeftoverKill,
     Rescan,
     Drain,
+    /// The old generation's next step, SIGKILL to its leftovers, or its rescan.
+    Old,
+    /// The end of an old generation's output drain.
+    OldOutput,
+    Hook,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {
-    /// The app was exec'd.
-    Spawned,
+    /// Begin: spawn the first generation.
+    Start,
+    /// Generation `g` was exec'd.
+    Spawned(Gen),
+    /// Generation `g` could not be started; sigshim's code for it (127, 126, 125).
+    SpawnFailed { g: Gen, code: i32 },
     /// A signal from outside (never SIGCHLD: reaping is the executor's, reported below).
     Signal(Signal),
-    /// The main child was reaped; `others` says whether sigshim still has children.
-    MainEnded { end: ChildEnd, others: bool },
+    /// A generation's main child was reaped; `others` says whether processes of that
+    /// generation remain (for the current generation: whether sigshim has any child left).
+    MainEnded { g: Gen, end: ChildEnd, others: bool },
     /// Other children were reaped; `remain` says whether any child is left.
     Reaped { remain: bool },
-    /// The app is ready by `--ready`.
-    Ready,
+    /// Nothing of an old generation's tree remains.
+    GenGone(Gen),
+    /// Generation `g` is ready by `--ready`.
+    Ready(Gen),
     /// A readiness probe ran and found the app not ready yet.
     ProbeFailed,
-    /// The app was stopped by this signal (a job-control stop from the terminal, SIGSTOP).
+    /// The current generation's app was stopped by this signal (job control, SIGSTOP).
     AppStopped(Signal),
-    /// Every capture pipe is at EOF (sent once, after `Action::AwaitOutput`).
+    /// Every capture pipe is at EOF and every record delivered (after `AwaitOutput`).
     OutputClosed,
+    /// The exit hook ended.
+    HookDone,
     /// A deadline of the current state passed.
     Timer(Timer),
 }
@@ -195,47 +303,85 @@ pub enum Note {
     },
     KillDeadline,
     NotReady,
-    Ended(ChildEnd),
+    Ended(Gen, ChildEnd),
     Leftovers,
     LeftoversKilled,
     /// A stop request after the app ended: finish now.
     Hurry(Signal),
     OutputStillOpen,
+    Restarting(Gen),
+    /// A restart request while one is under way.
+    Coalesced(Signal),
+    /// The next generation failed before it was ready; the current one keeps serving.
+    RestartFailed(Gen),
+    /// The next generation is ready; the old one is being stopped.
+    Replaced {
+        old: Gen,
+        new: Gen,
+    },
+    HookTimedOut,
     Impossible {
         state: &'static str,
         event: Event,
     },
 }
 
+/// Which of sigshim's own hooks runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hook {
+    Start(Gen),
+    Restart(Gen),
+    Exit(Ending),
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
-    /// Send to the app (its process group, or the app alone with --single-child).
+    /// Start generation `g`; answer with `Spawned` or `SpawnFailed`.
+    Spawn(Gen),
+    /// Send to the current generation (its process group, or the app alone with
+    /// --single-child).
     Deliver(Signal),
+    /// Send to an old generation's app.
+    DeliverTo(Gen, Signal),
     /// SIGSTOP sigshim itself (after TSTP went to the app, or the app stopped on the
     /// terminal).
     SuspendSelf,
-    /// Give the terminal's foreground to the app's group.
+    /// Give the terminal's foreground to the current generation's group.
     GiveTerminal,
     /// Take the terminal's foreground back to sigshim's group.
     TakeTerminal,
     /// SIGKILL to the app's group and to every descendant, wherever it went.
     KillTree,
+    /// SIGKILL to one generation's tree only.
+    KillGen(Gen),
     /// Send to every remaining descendant (the app has ended), not through the routes.
     SignalLeftovers(Signal),
+    /// The same for one old generation's leftovers only.
+    SignalGen(Gen, Signal),
     /// Run the readiness probe now; answer with `Event::Ready` or `Event::ProbeFailed`.
     Probe,
-    /// Tell the init the app is ready.
-    DeclareReady,
+    /// Tell the init generation `g` is ready.
+    DeclareReady(Gen),
     /// Tell systemd the stop began (STOPPING=1, STATUS, EXTEND_TIMEOUT_USEC): `sent` at `step`.
     TellStopping {
         step: usize,
         sent: Option<Signal>,
     },
+    /// Tell systemd a restart began (RELOADING=1, MONOTONIC_USEC, STATUS).
+    TellReloading(Gen),
+    /// Tell systemd a restart failed (READY=1 again, STATUS).
+    TellRestartFailed(Gen),
+    /// Stop reading a generation's output (what its pipes hold is read first).
+    CloseOutput(Gen),
     /// Answer with `Event::OutputClosed` once every capture pipe is at EOF.
     AwaitOutput,
     /// Upstart still waits for the SIGSTOP of `expect stop`: raise it before exiting, or
     /// Upstart never sees the exit and never respawns (observed with Upstart 1.13).
     UnblockUpstart,
+    /// Run a hook (the exit hook answers with `HookDone`).
+    RunHook(Hook),
+    /// The exit hook overran: SIGKILL it.
+    KillHook,
     Note(Note),
     /// Flush the output and exit with this.
     Exit(Exit),
@@ -243,22 +389,34 @@ pub enum Action {
 
 /// The earliest deadline of `s`, and which kind it is.
 pub fn deadline(s: &State) -> Option<(Instant, Timer)> {
+    let earliest = |c: &[(Option<Instant>, Timer)]| {
+        c.iter()
+            .filter_map(|&(t, k)| t.map(|t| (t, k)))
+            .min_by_key(|&(t, _)| t)
+    };
     match *s {
-        State::Running(Run {
-            probe_at,
-            timeout_at,
-            ..
-        }) => match (probe_at, timeout_at) {
-            (Some(p), Some(t)) if t <= p => Some((t, Timer::ReadyTimeout)),
-            (Some(p), _) => Some((p, Timer::Probe)),
-            (None, Some(t)) => Some((t, Timer::ReadyTimeout)),
-            (None, None) => None,
-        },
+        State::Running(run) => earliest(&[
+            (run.timeout_at, Timer::ReadyTimeout),
+            (run.probe_at, Timer::Probe),
+            (run.old.and_then(|o| o.down.due()), Timer::Old),
+            (run.old_output.map(|(_, t)| t), Timer::OldOutput),
+        ]),
         State::Stopping { due, .. } => due.map(|d| (d, Timer::Step)),
         State::Reaping { kill_at, .. } => Some((kill_at, Timer::LeftoverKill)),
         State::Killing { rescan_at, .. } => Some((rescan_at, Timer::Rescan)),
         State::Draining { until, .. } => Some((until, Timer::Drain)),
+        State::Hooking { until, .. } => Some((until, Timer::Hook)),
         State::Starting | State::Exited(_) => None,
+    }
+}
+
+impl Down {
+    fn due(&self) -> Option<Instant> {
+        match *self {
+            Down::Stopping { due, .. } => due,
+            Down::Reaping { kill_at } => Some(kill_at),
+            Down::Killing { rescan_at, .. } => Some(rescan_at),
+        }
     }
 }
 
@@ -271,10 +429,25 @@ impl State {
             State::Reaping { .. } => "Reaping",
             State::Killing { .. } => "Killing",
             State::Draining { .. } => "Draining",
+            State::Hooking { .. } => "Hooking",
             State::Exited(_) => "Exited",
         }
     }
+
+    /// The generation this state is about (the current one).
+    fn g(&self) -> Option<Gen> {
+        match *self {
+            State::Running(run) => Some(run.g),
+            State::Stopping { g, .. } | State::Reaping { g, .. } | State::Killing { g, .. } => {
+                Some(g)
+            }
+            _ => None,
+        }
+    }
 }
+
+/// The generation the first spawn gets.
+pub const FIRST: Gen = 1;
 
 /// The transition function: the whole table.
 pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>) {
@@ -282,38 +455,166 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
     use State::*;
     let mut a = Vec::with_capacity(4);
     let later = |d: Duration| now.checked_add(d).unwrap_or(now);
+    let restart_on = |sig: Signal| r.plan.route(sig).deliver == Deliver::Restart;
     let next = match (s, e) {
-        (Starting, Event::Spawned) if r.ready_on_spawn => {
-            a.push(A::DeclareReady);
-            Running(Run::ready())
+        // --- starting a generation ---------------------------------------------------------
+        (Starting, Event::Start) => {
+            a.push(A::Spawn(FIRST));
+            s
         }
-        (Starting, Event::Spawned) => Running(Run {
-            probe_at: r.probes.then_some(now),
-            timeout_at: r.ready_timeout.map(later),
-            ready: Ready::Pending,
-            suspended: false,
-        }),
+        (Starting, Event::Spawned(g)) => {
+            if r.start_hooks {
+                a.push(A::RunHook(if g == FIRST {
+                    Hook::Start(g)
+                } else {
+                    Hook::Restart(g)
+                }));
+            }
+            // After a stop-then-start restart, the previous generation's output is still
+            // read while this one runs.
+            let old_output = (g > FIRST).then(|| (g - 1, later(r.drain_timeout)));
+            if r.ready_on_spawn {
+                a.push(A::DeclareReady(g));
+                Running(Run {
+                    old_output,
+                    ..Run::ready(g)
+                })
+            } else {
+                Running(Run {
+                    g,
+                    probe_at: r.probes.then_some(now),
+                    timeout_at: r.ready_timeout.map(later),
+                    ready: Ready::Pending,
+                    suspended: false,
+                    next: None,
+                    old: None,
+                    old_output,
+                })
+            }
+        }
+        // Between a stop-then-start restart's end and the next spawn: nothing to do.
+        (
+            Starting,
+            Event::Reaped { .. }
+            | Event::GenGone(_)
+            | Event::Ready(_)
+            | Event::ProbeFailed
+            | Event::HookDone
+            | Event::MainEnded { .. },
+        ) => s,
+        (Starting, Event::SpawnFailed { code, .. }) => finish(
+            Exit::Code(code),
+            Ending::NotStarted(code),
+            Ready::Pending,
+            now,
+            r,
+            &mut a,
+        ),
 
         // --- signals while the app runs ------------------------------------------------
         (Running(run), Event::Signal(sig)) if r.plan.route(sig).stop => {
             if run.suspended && r.terminal != Terminal::Kept {
                 a.push(A::GiveTerminal);
             }
+            if let Some(n) = run.next {
+                // Not serving yet: it goes at once.
+                a.push(A::KillGen(n));
+            }
             let sent = sent_by(r.plan.route(sig).deliver);
-            let next = begin_stop(Cause::Request, sent, run.ready, now, r, &mut a);
+            let next = begin_stop(run.g, Cause::Request, sent, run.ready, now, r, &mut a);
             a.push(A::Note(Note::StopRequested {
                 received: sig,
                 sent,
             }));
             next
         }
-        (Stopping { .. }, Event::Signal(sig)) if r.plan.route(sig).stop => {
-            // An operator pressing Ctrl-C twice: deliver again, keep the deadline.
+        (
+            Stopping {
+                g,
+                step,
+                due,
+                cause,
+                ready,
+            },
+            Event::Signal(sig),
+        ) if r.plan.route(sig).stop => {
+            // An operator pressing Ctrl-C twice: deliver again, keep the deadline. During a
+            // restart, a stop request stops everything.
             if let Some(sent) = sent_by(r.plan.route(sig).deliver) {
                 stop_signal(sent, &mut a);
             }
+            let cause = if cause == Cause::Restart {
+                a.push(A::TellStopping {
+                    step,
+                    sent: sent_by(r.plan.route(sig).deliver),
+                });
+                Cause::Request
+            } else {
+                cause
+            };
             a.push(A::Note(Note::StopAgain(sig)));
+            Stopping {
+                g,
+                step,
+                due,
+                cause,
+                ready,
+            }
+        }
+        // --- restarts ------------------------------------------------------------------------
+        (Running(run), Event::Signal(sig)) if restart_on(sig) => {
+            if run.restarting() || run.ready != Ready::Done || run.suspended {
+                a.push(A::Note(Note::Coalesced(sig)));
+                s
+            } else {
+                let new = run.g + 1;
+                a.push(A::Note(Note::Restarting(new)));
+                a.push(A::TellReloading(new));
+                match r.restart {
+                    Some(RestartMode::Overlap) => {
+                        a.push(A::Spawn(new));
+                        Running(Run {
+                            next: Some(new),
+                            probe_at: None,
+                            timeout_at: None,
+                            ..run
+                        })
+                    }
+                    _ => begin_stop(
+                        run.g,
+                        Cause::Restart,
+                        Some(r.plan.schedule().first_signal()),
+                        run.ready,
+                        now,
+                        r,
+                        &mut a,
+                    ),
+                }
+            }
+        }
+        (
+            Stopping { .. } | Reaping { .. } | Killing { .. } | Draining { .. } | Hooking { .. },
+            Event::Signal(sig),
+        ) if restart_on(sig) => {
+            a.push(A::Note(Note::Coalesced(sig)));
             s
+        }
+        // The next generation of an overlap restart started: it is the awaited one now.
+        (Running(run), Event::Spawned(g)) if run.next == Some(g) => {
+            if r.start_hooks {
+                a.push(A::RunHook(Hook::Restart(g)));
+            }
+            if r.ready_on_spawn {
+                return step(Running(run), Event::Ready(g), now, r).map_actions(a);
+            }
+            Running(Run {
+                probe_at: r.probes.then_some(now),
+                timeout_at: r.ready_timeout.map(later),
+                ..run
+            })
+        }
+        (Running(run), Event::SpawnFailed { g, .. }) if run.next == Some(g) => {
+            restart_failed(run, g, &mut a)
         }
         // Resumed after a suspension: the app gets the terminal back, then the SIGCONT.
         (Running(run), Event::Signal(Signal::CONT)) if run.suspended => {
@@ -362,45 +663,82 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
         (Running(_) | Stopping { .. }, Event::AppStopped(_)) => s,
 
         // --- readiness -----------------------------------------------------------------
-        (
+        (Running(run), Event::Ready(g)) if run.next == Some(g) => {
+            // Overlap: the new generation serves; the old one is stopped by its schedule.
+            a.push(A::DeclareReady(g));
+            a.push(A::Note(Note::Replaced { old: run.g, new: g }));
+            let down = old_stop(run.g, now, r, &mut a);
             Running(Run {
-                ready: Ready::Pending,
-                suspended,
-                ..
-            }),
-            Event::Ready,
-        ) => {
-            a.push(A::DeclareReady);
+                g,
+                next: None,
+                probe_at: None,
+                timeout_at: None,
+                ready: Ready::Done,
+                old: Some(Old { g: run.g, down }),
+                ..run
+            })
+        }
+        (Running(run), Event::Ready(g)) if run.g == g && run.ready == Ready::Pending => {
+            a.push(A::DeclareReady(g));
             Running(Run {
-                suspended,
-                ..Run::ready()
+                probe_at: None,
+                timeout_at: None,
+                ready: Ready::Done,
+                ..run
             })
         }
         // The app announced readiness and ended before sigshim had read the announcement:
         // it was ready all the same (Upstart must see it, or it never moves on).
-        (Reaping { ready, .. } | Killing { ready, .. } | Draining { ready, .. }, Event::Ready)
-            if ready == Ready::Pending =>
-        {
-            a.push(A::DeclareReady);
+        (
+            Reaping {
+                g,
+                then: Then::Exit(_),
+                ready: Ready::Pending,
+                ..
+            }
+            | Killing {
+                g,
+                then: Then::Exit(_),
+                ready: Ready::Pending,
+                ..
+            },
+            Event::Ready(of),
+        ) if of == g => {
+            a.push(A::DeclareReady(g));
             with_ready(s, Ready::Done)
         }
-        // Readiness after a stop began, or told already, is news to no one.
-        (_, Event::Ready) if s != Starting && !matches!(s, Exited(_)) => s,
         (
-            Running(
-                run @ Run {
-                    ready: Ready::Pending,
-                    ..
-                },
-            ),
-            Event::Timer(Timer::Probe),
+            Draining {
+                ready: Ready::Pending,
+                ..
+            },
+            Event::Ready(g),
         ) => {
+            a.push(A::DeclareReady(g));
+            with_ready(s, Ready::Done)
+        }
+        // Readiness after a stop began, told already, or of a generation that is gone, is
+        // news to no one.
+        (_, Event::Ready(_)) if s != Starting && !matches!(s, Exited(_)) => s,
+        (Running(run), Event::Timer(Timer::Probe)) if run.probe_at.is_some() => {
             a.push(A::Probe);
             Running(Run {
                 probe_at: None,
                 ..run
             })
         }
+        (Running(run), Event::ProbeFailed) if run.ready == Ready::Pending || run.next.is_some() => {
+            Running(Run {
+                probe_at: Some(later(PROBE_EVERY)),
+                ..run
+            })
+        }
+        (_, Event::ProbeFailed) if s != Starting && !matches!(s, Exited(_)) => s,
+        (Running(run), Event::Timer(Timer::ReadyTimeout)) if run.next.is_some() => {
+            let n = run.next.unwrap_or(run.g);
+            a.push(A::KillGen(n));
+            restart_failed(run, n, &mut a)
+        }
         (
             Running(
                 run @ Run {
@@ -408,22 +746,12 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
                     ..
                 },
             ),
-            Event::ProbeFailed,
-        ) => Running(Run {
-            probe_at: Some(later(PROBE_EVERY)),
-            ..run
-        }),
-        (_, Event::ProbeFailed) if s != Starting && !matches!(s, Exited(_)) => s,
-        (
-            Running(Run {
-                ready: Ready::Pending,
-                ..
-            }),
             Event::Timer(Timer::ReadyTimeout),
         ) => {
             a.push(A::Note(Note::NotReady));
             let first = r.plan.schedule().first_signal();
             begin_stop(
+                run.g,
                 Cause::ReadyTimeout,
                 Some(first),
                 Ready::Pending,
@@ -433,16 +761,112 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
             )
         }
 
+        // --- the old generation of an overlap restart ----------------------------------
+        (Running(run @ Run { old: Some(old), .. }), Event::Timer(Timer::Old)) => {
+            let down = match old.down {
+                Down::Stopping { step, .. } => match r.plan.schedule().step(step + 1) {
+                    None => Down::Stopping { step, due: None },
+                    Some(st) if st.signal == Signal::KILL => {
+                        a.push(A::KillGen(old.g));
+                        Down::Stopping {
+                            step: step + 1,
+                            due: None,
+                        }
+                    }
+                    Some(st) => {
+                        a.push(A::DeliverTo(old.g, st.signal));
+                        a.push(A::DeliverTo(old.g, Signal::CONT));
+                        Down::Stopping {
+                            step: step + 1,
+                            due: r.plan.schedule().deadline(step + 1, now),
+                        }
+                    }
+                },
+                Down::Reaping { .. } => {
+                    a.push(A::KillGen(old.g));
+                    Down::Killing {
+                        rescan_at: later(RESCAN_FIRST),
+                        every: RESCAN_FIRST,
+                    }
+                }
+                Down::Killing { every, .. } => {
+                    a.push(A::KillGen(old.g));
+                    let every = (every * 2).min(RESCAN_MAX);
+                    Down::Killing {
+                        rescan_at: later(every),
+                        every,
+                    }
+                }
+            };
+            Running(Run {
+                old: Some(Old { down, ..old }),
+                ..run
+            })
+        }
+        (Running(run @ Run { old: Some(old), .. }), Event::MainEnded { g, end, others })
+            if g == old.g =>
+        {
+            a.push(A::Note(Note::Ended(g, end)));
+            let killed = matches!(old.down, Down::Stopping { step, .. }
+                if r.plan.schedule().step(step).is_some_and(|st| st.signal == Signal::KILL));
+            if !others {
+                return (old_gone(run, old.g, now, r, &mut a), a);
+            }
+            let down = if killed {
+                a.push(A::KillGen(old.g));
+                Down::Killing {
+                    rescan_at: later(RESCAN_FIRST),
+                    every: RESCAN_FIRST,
+                }
+            } else {
+                for &sig in r.plan.leftover() {
+                    a.push(A::SignalGen(old.g, sig));
+                }
+                Down::Reaping {
+                    kill_at: later(r.plan.leftover_grace()),
+                }
+            };
+            Running(Run {
+                old: Some(Old { down, ..old }),
+                ..run
+            })
+        }
+        (Running(run @ Run { old: Some(old), .. }), Event::GenGone(g))
+            if g == old.g && !matches!(old.down, Down::Stopping { .. }) =>
+        {
+            old_gone(run, g, now, r, &mut a)
+        }
+        (Running(run), Event::Timer(Timer::OldOutput)) => {
+            if let Some((g, _)) = run.old_output {
+                a.push(A::CloseOutput(g));
+            }
+            Running(Run {
+                old_output: None,
+                ..run
+            })
+        }
+        // The next generation ended before it was ready: it failed; the current one serves.
+        (Running(run), Event::MainEnded { g, end, .. }) if run.next == Some(g) => {
+            a.push(A::Note(Note::Ended(g, end)));
+            a.push(A::KillGen(g));
+            restart_failed(run, g, &mut a)
+        }
+
         // --- the stop schedule ---------------------------------------------------------
         (
             Stopping {
-                step, cause, ready, ..
+                g,
+                step,
+                cause,
+                ready,
+                ..
             },
             Event::Timer(Timer::Step),
         ) => {
             let next = step + 1;
             match r.plan.schedule().step(next) {
                 None => Stopping {
+                    g,
                     step,
                     due: None,
                     cause,
@@ -459,11 +883,14 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
                             signal: st.signal,
                         }));
                     }
-                    a.push(A::TellStopping {
-                        step: next,
-                        sent: Some(st.signal),
-                    });
+                    if cause != Cause::Restart {
+                        a.push(A::TellStopping {
+                            step: next,
+                            sent: Some(st.signal),
+                        });
+                    }
                     Stopping {
+                        g,
                         step: next,
                         due: r.plan.schedule().deadline(next, now),
                         cause,
@@ -474,38 +901,73 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
         }
 
         // --- the app ends --------------------------------------------------------------
-        (Running(Run { ready, .. }), Event::MainEnded { end, others }) => {
-            main_ended(end, others, None, false, ready, now, r, &mut a)
+        (Running(run), Event::MainEnded { g, end, others }) if g == run.g => {
+            if let Some(n) = run.next {
+                a.push(A::KillGen(n));
+            }
+            main_ended(g, end, others, None, false, run.ready, now, r, &mut a)
         }
         (
             Stopping {
-                step, cause, ready, ..
+                g,
+                step,
+                cause,
+                ready,
+                ..
             },
-            Event::MainEnded { end, others },
-        ) => {
+            Event::MainEnded { g: of, end, others },
+        ) if of == g => {
             let killed = r
                 .plan
                 .schedule()
                 .step(step)
                 .is_some_and(|st| st.signal == Signal::KILL);
-            main_ended(end, others, Some(cause), killed, ready, now, r, &mut a)
+            main_ended(g, end, others, Some(cause), killed, ready, now, r, &mut a)
         }
-        (Running(_) | Stopping { .. } | Draining { .. }, Event::Reaped { .. }) => s,
+        // A generation that is no longer followed (an old one dropped by a stop, a failed
+        // next one) ended.
+        (
+            Running(_)
+            | Stopping { .. }
+            | Reaping { .. }
+            | Killing { .. }
+            | Draining { .. }
+            | Hooking { .. },
+            Event::MainEnded { g, end, .. },
+        ) if Some(g) != s.g() => {
+            a.push(A::Note(Note::Ended(g, end)));
+            s
+        }
+        (
+            Running(_) | Stopping { .. } | Draining { .. } | Hooking { .. },
+            Event::Reaped { .. } | Event::GenGone(_),
+        ) => s,
         (
             Reaping {
-                exit,
+                g,
+                then,
+                ending,
                 drain_until,
                 ready,
                 ..
             }
             | Killing {
-                exit,
+                g,
+                then,
+                ending,
                 drain_until,
                 ready,
                 ..
             },
             Event::Reaped { remain: false },
-        ) => draining(exit, drain_until, ready, &mut a),
+        ) => match then {
+            Then::Exit(exit) => draining(exit, ending, drain_until, ready, &mut a),
+            Then::Respawn => {
+                a.push(A::Spawn(g + 1));
+                Starting
+            }
+        },
+        (Reaping { .. } | Killing { .. }, Event::GenGone(_)) => s,
         (Reaping { .. }, Event::Reaped { remain: true }) => s,
         (Killing { .. }, Event::Reaped { remain: true }) => {
             // Something died; its children were re-parented to sigshim a moment ago.
@@ -516,7 +978,9 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
         // --- leftovers -----------------------------------------------------------------
         (
             Reaping {
-                exit,
+                g,
+                then,
+                ending,
                 drain_until,
                 ready,
                 ..
@@ -525,11 +989,13 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
         ) => {
             a.push(A::KillTree);
             a.push(A::Note(Note::LeftoversKilled));
-            killing(exit, drain_until, ready, now)
+            killing(g, then, ending, drain_until, ready, now)
         }
         (
             Killing {
-                exit,
+                g,
+                then,
+                ending,
                 every,
                 drain_until,
                 ready,
@@ -540,17 +1006,21 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
             a.push(A::KillTree);
             let every = (every * 2).min(RESCAN_MAX);
             Killing {
-                exit,
+                g,
+                then,
+                ending,
                 rescan_at: later(every),
                 every,
                 drain_until,
                 ready,
             }
         }
-        // The app is gone: a stop request means "hurry".
+        // The app is gone: a stop request means "hurry" (and ends a restart).
         (
             Reaping {
-                exit,
+                g,
+                then,
+                ending,
                 drain_until,
                 ready,
                 ..
@@ -559,26 +1029,101 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
         ) if r.plan.route(sig).stop => {
             a.push(A::KillTree);
             a.push(A::Note(Note::Hurry(sig)));
-            killing(exit, drain_until, ready, now)
+            killing(
+                g,
+                final_then(then, ending, r),
+                ending,
+                drain_until,
+                ready,
+                now,
+            )
         }
-        (Draining { exit, ready, .. }, Event::Signal(sig)) if r.plan.route(sig).stop => {
+        (
+            Killing {
+                g,
+                then: Then::Respawn,
+                ending,
+                rescan_at,
+                every,
+                drain_until,
+                ready,
+            },
+            Event::Signal(sig),
+        ) if r.plan.route(sig).stop => {
             a.push(A::Note(Note::Hurry(sig)));
-            finish(exit, ready, r, &mut a)
+            Killing {
+                g,
+                then: final_then(Then::Respawn, ending, r),
+                ending,
+                rescan_at,
+                every,
+                drain_until,
+                ready,
+            }
         }
-        (Reaping { .. } | Killing { .. } | Draining { .. }, Event::Signal(sig)) => {
+        (
+            Draining {
+                exit,
+                ending,
+                ready,
+                ..
+            },
+            Event::Signal(sig),
+        ) if r.plan.route(sig).stop => {
+            a.push(A::Note(Note::Hurry(sig)));
+            finish(exit, ending, ready, now, r, &mut a)
+        }
+        (Hooking { exit, .. }, Event::Signal(sig)) if r.plan.route(sig).stop => {
+            a.push(A::Note(Note::Hurry(sig)));
+            a.push(A::KillHook);
+            a.push(A::Exit(exit));
+            Exited(exit)
+        }
+        (
+            Reaping { .. } | Killing { .. } | Draining { .. } | Hooking { .. },
+            Event::Signal(sig),
+        ) => {
             a.push(A::Note(Note::Dropped(sig)));
             s
         }
 
-        // --- output --------------------------------------------------------------------
-        (Draining { exit, ready, .. }, Event::OutputClosed) => finish(exit, ready, r, &mut a),
-        (Draining { exit, ready, .. }, Event::Timer(Timer::Drain)) => {
+        // --- output and the exit hook ---------------------------------------------------
+        (
+            Draining {
+                exit,
+                ending,
+                ready,
+                ..
+            },
+            Event::OutputClosed,
+        ) => finish(exit, ending, ready, now, r, &mut a),
+        (
+            Draining {
+                exit,
+                ending,
+                ready,
+                ..
+            },
+            Event::Timer(Timer::Drain),
+        ) => {
             a.push(A::Note(Note::OutputStillOpen));
-            finish(exit, ready, r, &mut a)
+            finish(exit, ending, ready, now, r, &mut a)
         }
+        (Hooking { exit, .. }, Event::HookDone) => {
+            a.push(A::Exit(exit));
+            Exited(exit)
+        }
+        (Hooking { exit, .. }, Event::Timer(Timer::Hook)) => {
+            a.push(A::Note(Note::HookTimedOut));
+            a.push(A::KillHook);
+            a.push(A::Exit(exit));
+            Exited(exit)
+        }
+        // A start or restart hook ended: nothing waits for it.
+        (_, Event::HookDone) if !matches!(s, Exited(_)) => s,
 
         // Every other pair cannot happen: the executor fires only the timer `deadline` names,
-        // spawns once, reaps the main child once, and stops at Exited.
+        // spawns once per generation, reaps each main child once, and stops at Exited.
         (s, e) => {
             a.clear();
             a.push(A::Note(Note::Impossible {
@@ -592,6 +1137,18 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
     (next, a)
 }
 
+trait Prepend {
+    fn map_actions(self, before: Vec<Action>) -> Self;
+}
+
+impl Prepend for (State, Vec<Action>) {
+    /// `before`, then the actions of this transition.
+    fn map_actions(self, mut before: Vec<Action>) -> Self {
+        before.extend(self.1);
+        (self.0, before)
+    }
+}
+
 /// A signal that is not a stop request, by its route.
 fn route(sig: Signal, r: &Rules, a: &mut Vec<Action>) {
     match r.plan.route(sig).deliver {
@@ -602,7 +1159,7 @@ fn route(sig: Signal, r: &Rules, a: &mut Vec<Action>) {
                 sent: to,
             }));
         }
-        Deliver::Drop => a.push(Action::Note(Note::Dropped(sig))),
+        Deliver::Drop | Deliver::Restart => a.push(Action::Note(Note::Dropped(sig))),
         Deliver::Suspend => {
             a.push(Action::Deliver(Signal::TSTP));
             a.push(Action::SuspendSelf);
@@ -621,7 +1178,7 @@ fn sent_by(d: Deliver) -> Option<Signal> {
     match d {
         Deliver::Send(s) => Some(s),
         Deliver::Suspend => Some(Signal::TSTP),
-        Deliver::Drop => None,
+        Deliver::Drop | Deliver::Restart => None,
     }
 }
 
@@ -637,6 +1194,7 @@ fn stop_signal(sig: Signal, a: &mut Vec<Action>) {
 /// Step 0 of the schedule: `sent` (the stop request's route), or SIGKILL to the whole tree
 /// when the schedule starts with it.
 fn begin_stop(
+    g: Gen,
     cause: Cause,
     sent: Option<Signal>,
     ready: Ready,
@@ -655,8 +1213,11 @@ fn begin_stop(
         }
         sent
     };
-    a.push(Action::TellStopping { step: 0, sent });
+    if cause != Cause::Restart {
+        a.push(Action::TellStopping { step: 0, sent });
+    }
     Stopping {
+        g,
         step: 0,
         due: sched.deadline(0, now),
         cause,
@@ -668,8 +1229,61 @@ fn begin_stop(
     }
 }
 
+/// Step 0 of an old generation's schedule (overlap restart).
+fn old_stop(g: Gen, now: Instant, r: &Rules, a: &mut Vec<Action>) -> Down {
+    let sched = r.plan.schedule();
+    let first = sched.first_signal();
+    if first == Signal::KILL {
+        a.push(Action::KillGen(g));
+    } else {
+        a.push(Action::DeliverTo(g, first));
+        a.push(Action::DeliverTo(g, Signal::CONT));
+    }
+    Down::Stopping {
+        step: 0,
+        due: sched.deadline(0, now),
+    }
+}
+
+/// Nothing of the old generation is left: its output is read a little longer.
+fn old_gone(run: Run, g: Gen, now: Instant, r: &Rules, a: &mut Vec<Action>) -> State {
+    if let Some((g, _)) = run.old_output {
+        a.push(Action::CloseOutput(g));
+    }
+    State::Running(Run {
+        old: None,
+        old_output: Some((g, now.checked_add(r.drain_timeout).unwrap_or(now))),
+        ..run
+    })
+}
+
+/// The next generation of an overlap restart failed before it was ready: the current one
+/// keeps serving, and systemd hears the reload is over.
+fn restart_failed(run: Run, g: Gen, a: &mut Vec<Action>) -> State {
+    a.push(Action::Note(Note::RestartFailed(g)));
+    a.push(Action::TellRestartFailed(g));
+    State::Running(Run {
+        next: None,
+        probe_at: None,
+        timeout_at: None,
+        ..run
+    })
+}
+
+/// A stop request during a stop-then-start restart: the restart becomes the final stop.
+fn final_then(then: Then, ending: Ending, r: &Rules) -> Then {
+    match (then, ending) {
+        (Then::Respawn, Ending::Stopped(end) | Ending::Exited(end) | Ending::NotReady(end)) => {
+            Then::Exit(r.policy.exit_for(end))
+        }
+        (Then::Respawn, Ending::NotStarted(code)) => Then::Exit(Exit::Code(code)),
+        (t, _) => t,
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn main_ended(
+    g: Gen,
     end: ChildEnd,
     others: bool,
     cause: Option<Cause>,
@@ -679,24 +1293,35 @@ fn main_ended(
     r: &Rules,
     a: &mut Vec<Action>,
 ) -> State {
-    a.push(Action::Note(Note::Ended(end)));
+    a.push(Action::Note(Note::Ended(g, end)));
     if r.terminal != Terminal::Kept {
-        // sigshim goes on after the app (leftovers, the drain): a Ctrl-C typed now is a
-        // request to sigshim.
+        // sigshim goes on after the app (leftovers, the drain, the next generation): a
+        // Ctrl-C typed now is a request to sigshim.
         a.push(Action::TakeTerminal);
     }
-    let exit = match cause {
-        Some(Cause::ReadyTimeout) => Exit::Code(exit::INTERNAL),
-        _ => r.policy.exit_for(end),
+    let (then, ending) = match cause {
+        Some(Cause::ReadyTimeout) => (
+            Then::Exit(Exit::Code(exit::INTERNAL)),
+            Ending::NotReady(end),
+        ),
+        Some(Cause::Restart) => (Then::Respawn, Ending::Stopped(end)),
+        Some(Cause::Request) => (Then::Exit(r.policy.exit_for(end)), Ending::Stopped(end)),
+        None => (Then::Exit(r.policy.exit_for(end)), Ending::Exited(end)),
     };
     let drain_until = now.checked_add(r.drain_timeout).unwrap_or(now);
     if !others {
-        return draining(exit, drain_until, ready, a);
+        return match then {
+            Then::Exit(exit) => draining(exit, ending, drain_until, ready, a),
+            Then::Respawn => {
+                a.push(Action::Spawn(g + 1));
+                State::Starting
+            }
+        };
     }
     if killed {
         // The tree got SIGKILL at the deadline; kill again what appeared since.
         a.push(Action::KillTree);
-        return killing(exit, drain_until, ready, now);
+        return killing(g, then, ending, drain_until, ready, now);
     }
     // A service's helpers must not outlive it: the init believes the service is gone.
     for &s in r.plan.leftover() {
@@ -704,16 +1329,27 @@ fn main_ended(
     }
     a.push(Action::Note(Note::Leftovers));
     State::Reaping {
-        exit,
+        g,
+        then,
+        ending,
         kill_at: now.checked_add(r.plan.leftover_grace()).unwrap_or(now),
         drain_until,
         ready,
     }
 }
 
-fn killing(exit: Exit, drain_until: Instant, ready: Ready, now: Instant) -> State {
+fn killing(
+    g: Gen,
+    then: Then,
+    ending: Ending,
+    drain_until: Instant,
+    ready: Ready,
+    now: Instant,
+) -> State {
     Killing {
-        exit,
+        g,
+        then,
+        ending,
         rescan_at: now + RESCAN_FIRST,
         every: RESCAN_FIRST,
         drain_until,
@@ -721,14 +1357,39 @@ fn killing(exit: Exit, drain_until: Instant, ready: Ready, now: Instant) -> Stat
     }
 }
 
-fn draining(exit: Exit, until: Instant, ready: Ready, a: &mut Vec<Action>) -> State {
+fn draining(
+    exit: Exit,
+    ending: Ending,
+    until: Instant,
+    ready: Ready,
+    a: &mut Vec<Action>,
+) -> State {
     a.push(Action::AwaitOutput);
-    Draining { exit, until, ready }
+    Draining {
+        exit,
+        ending,
+        until,
+        ready,
+    }
 }
 
-fn finish(exit: Exit, ready: Ready, r: &Rules, a: &mut Vec<Action>) -> State {
+fn finish(
+    exit: Exit,
+    ending: Ending,
+    ready: Ready,
+    now: Instant,
+    r: &Rules,
+    a: &mut Vec<Action>,
+) -> State {
     if r.upstart_expect_stop && ready != Ready::Done {
         a.push(Action::UnblockUpstart);
+    }
+    if let Some(bound) = r.exit_hook {
+        a.push(Action::RunHook(Hook::Exit(ending)));
+        return State::Hooking {
+            exit,
+            until: now.checked_add(bound).unwrap_or(now),
+        };
     }
     a.push(Action::Exit(exit));
     State::Exited(exit)
@@ -737,30 +1398,48 @@ fn finish(exit: Exit, ready: Ready, r: &Rules, a: &mut Vec<Action>) -> State {
 fn with_ready(s: State, ready: Ready) -> State {
     match s {
         State::Reaping {
-            exit,
+            g,
+            then,
+            ending,
             kill_at,
             drain_until,
             ..
         } => State::Reaping {
-            exit,
+            g,
+            then,
+            ending,
             kill_at,
             drain_until,
             ready,
         },
         Killing {
-            exit,
+            g,
+            then,
+            ending,
             rescan_at,
             every,
             drain_until,
             ..
         } => Killing {
-            exit,
+            g,
+            then,
+            ending,
             rescan_at,
             every,
             drain_until,
             ready,
         },
-        Draining { exit, until, .. } => Draining { exit, until, ready },
+        Draining {
+            exit,
+            ending,
+            until,
+            ..
+        } => Draining {
+            exit,
+            ending,
+            until,
+            ready,
+        },
         other => other,
     }
 }
@@ -774,6 +1453,7 @@ mod tests {
     const USR1: Signal = Signal(libc::SIGUSR1);
     const USR2: Signal = Signal(libc::SIGUSR2);
     const MS: fn(u64) -> Duration = Duration::from_millis;
+    const ENDED: Ending = Ending::Exited(ChildEnd::Exited(0));
 
     fn opts() -> Options {
         Options {
@@ -786,6 +1466,7 @@ mod tests {
             leftover_grace: Some(MS(200)),
             guard: true,
             target: Target::Group,
+            restart_on: None,
         }
     }
 
@@ -800,6 +1481,9 @@ mod tests {
             probes: false,
             upstart_expect_stop: false,
             terminal: Terminal::Kept,
+            restart: None,
+            start_hooks: false,
+            exit_hook: None,
         };
         f(&mut o, &mut r);
         r.plan = Plan::new(&o, None).unwrap();
@@ -812,7 +1496,11 @@ mod tests {
 
     /// Runs events from Starting, returning the last state and all actions.
     fn run(r: &Rules, t0: Instant, events: &[(u64, Event)]) -> (State, Vec<Action>) {
-        let mut s = State::Starting;
+        run_from(State::Starting, r, t0, events)
+    }
+
+    fn run_from(s: State, r: &Rules, t0: Instant, events: &[(u64, Event)]) -> (State, Vec<Action>) {
+        let mut s = s;
         let mut all = Vec::new();
         for &(ms, e) in events {
             let (n, a) = step(s, e, t0 + MS(ms), r);
@@ -830,16 +1518,16 @@ mod tests {
     }
 
     fn running() -> State {
-        State::Running(Run::ready())
+        State::Running(Run::ready(FIRST))
     }
 
     #[test]
     fn spawned_with_ready_on_spawn_declares_at_once() {
         let r = rules();
         let t0 = Instant::now();
-        let (s, a) = step(State::Starting, Event::Spawned, t0, &r);
+        let (s, a) = step(State::Starting, Event::Spawned(FIRST), t0, &r);
         assert_eq!(s, running());
-        assert_eq!(a, [Action::DeclareReady]);
+        assert_eq!(a, [Action::DeclareReady(FIRST)]);
     }
 
     #[test]
@@ -850,14 +1538,18 @@ mod tests {
             r.ready_timeout = Some(MS(500));
         });
         let t0 = Instant::now();
-        let (s, a) = step(State::Starting, Event::Spawned, t0, &r);
+        let (s, a) = step(State::Starting, Event::Spawned(FIRST), t0, &r);
         assert_eq!(
             s,
             State::Running(Run {
+                g: FIRST,
                 probe_at: Some(t0),
                 timeout_at: Some(t0 + MS(500)),
                 ready: Ready::Pending,
                 suspended: false,
+                next: None,
+                old: None,
+                old_output: None,
             })
         );
         assert!(a.is_empty());
@@ -870,11 +1562,11 @@ mod tests {
         assert!(a.is_empty());
         assert_eq!(deadline(&s), Some((t0 + PROBE_EVERY, Timer::Probe)));
         // Then it succeeds: ready, and no timer is left (an idle sigshim makes no calls).
-        let (s, a) = step(s, Event::Ready, t0 + MS(150), &r);
-        assert_eq!(a, [Action::DeclareReady]);
+        let (s, a) = step(s, Event::Ready(FIRST), t0 + MS(150), &r);
+        assert_eq!(a, [Action::DeclareReady(FIRST)]);
         assert_eq!(deadline(&s), None);
         // A second readiness changes nothing.
-        let (s2, a) = step(s, Event::Ready, t0 + MS(160), &r);
+        let (s2, a) = step(s, Event::Ready(FIRST), t0 + MS(160), &r);
         assert_eq!((s2, a), (s, vec![]));
     }
 
@@ -889,7 +1581,7 @@ mod tests {
             &r,
             t0,
             &[
-                (0, Event::Spawned),
+                (0, Event::Spawned(FIRST)),
                 (100, Event::Timer(Timer::ReadyTimeout)),
             ],
         );
@@ -916,6 +1608,7 @@ mod tests {
         let (s, _) = step(
             s,
             Event::MainEnded {
+                g: FIRST,
                 end: ChildEnd::Exited(0),
                 others: false,
             },
@@ -972,6 +1665,7 @@ mod tests {
         let (s4, a) = step(
             s3,
             Event::MainEnded {
+                g: FIRST,
                 end: ChildEnd::Killed(Signal::KILL),
                 others: true,
             },
@@ -1000,7 +1694,7 @@ mod tests {
     fn rescans_back_off_to_a_second() {
         let r = rules();
         let t0 = Instant::now();
-        let mut s = killing(Exit::Code(0), t0, Ready::Done, t0);
+        let mut s = killing(FIRST, Then::Exit(Exit::Code(0)), ENDED, t0, Ready::Done, t0);
         for _ in 0..20 {
             let (at, kind) = deadline(&s).unwrap();
             assert_eq!(kind, Timer::Rescan);
@@ -1096,6 +1790,7 @@ mod tests {
         let (s, a) = step(
             running(),
             Event::MainEnded {
+                g: FIRST,
                 end: ChildEnd::Exited(3),
                 others: false,
             },
@@ -1123,6 +1818,7 @@ mod tests {
         let (s, a) = step(
             running(),
             Event::MainEnded {
+                g: FIRST,
                 end: ChildEnd::Exited(0),
                 others: true,
             },
@@ -1153,6 +1849,7 @@ mod tests {
         let (s, _) = step(
             running(),
             Event::MainEnded {
+                g: FIRST,
                 end: ChildEnd::Exited(0),
                 others: true,
             },
@@ -1171,6 +1868,7 @@ mod tests {
         let reaping = step(
             running(),
             Event::MainEnded {
+                g: FIRST,
                 end: ChildEnd::Exited(0),
                 others: true,
             },
@@ -1184,7 +1882,13 @@ mod tests {
         // In Killing, another stop request adds nothing; other signals are dropped.
         let (s2, a) = step(s, Event::Signal(Signal::HUP), t0 + MS(2), &r);
         assert_eq!((s2, a), (s, vec![Action::Note(Note::Dropped(Signal::HUP))]));
-        let draining = draining(Exit::Code(0), t0 + MS(2000), Ready::Done, &mut Vec::new());
+        let draining = draining(
+            Exit::Code(0),
+            ENDED,
+            t0 + MS(2000),
+            Ready::Done,
+            &mut Vec::new(),
+        );
         let (s, a) = step(draining, Event::Signal(Signal::INT), t0 + MS(3), &r);
         assert_eq!(s, State::Exited(Exit::Code(0)));
         assert_eq!(notes_removed(&a), [Action::Exit(Exit::Code(0))]);
@@ -1196,6 +1900,7 @@ mod tests {
         let (s, _) = step(
             running(),
             Event::MainEnded {
+                g: FIRST,
                 end: ChildEnd::Exited(143),
                 others: false,
             },
@@ -1224,18 +1929,19 @@ mod tests {
             &r,
             t0,
             &[
-                (0, Event::Spawned),
+                (0, Event::Spawned(FIRST)),
                 (
                     1,
                     Event::MainEnded {
+                        g: FIRST,
                         end: ChildEnd::Exited(1),
                         others: false,
                     },
                 ),
             ],
         );
-        let (s, a) = step(s, Event::Ready, t0 + MS(2), &r);
-        assert_eq!(a, [Action::DeclareReady]);
+        let (s, a) = step(s, Event::Ready(FIRST), t0 + MS(2), &r);
+        assert_eq!(a, [Action::DeclareReady(FIRST)]);
         let (_, a) = step(s, Event::OutputClosed, t0 + MS(3), &r);
         // Told once: no second SIGSTOP for Upstart.
         assert_eq!(a, [Action::Exit(Exit::Code(1))]);
@@ -1255,10 +1961,11 @@ mod tests {
             &r,
             t0,
             &[
-                (0, Event::Spawned),
+                (0, Event::Spawned(FIRST)),
                 (
                     1,
                     Event::MainEnded {
+                        g: FIRST,
                         end: ChildEnd::Exited(1),
                         others: false,
                     },
@@ -1283,13 +1990,17 @@ mod tests {
         let (s, _) = run(
             &r2,
             t0,
-            &[(0, Event::Spawned), (10, Event::Timer(Timer::ReadyTimeout))],
+            &[
+                (0, Event::Spawned(FIRST)),
+                (10, Event::Timer(Timer::ReadyTimeout)),
+            ],
         );
-        let (s, a) = step(s, Event::Ready, t0 + MS(11), &r2);
+        let (s, a) = step(s, Event::Ready(FIRST), t0 + MS(11), &r2);
         assert!(a.is_empty(), "readiness after the stop began: {a:?}");
         let (s, _) = step(
             s,
             Event::MainEnded {
+                g: FIRST,
                 end: ChildEnd::Exited(0),
                 others: false,
             },
@@ -1340,6 +2051,7 @@ mod tests {
         let (_, a) = step(
             running(),
             Event::MainEnded {
+                g: FIRST,
                 end: ChildEnd::Exited(0),
                 others: false,
             },
@@ -1382,6 +2094,385 @@ mod tests {
         assert_eq!(s, running());
     }
 
+    fn restarting(mode: RestartMode, f: impl FnOnce(&mut Rules)) -> Rules {
+        rules_with(|o, r| {
+            o.restart_on = Some(Signal(libc::SIGPWR));
+            r.restart = Some(mode);
+            f(r);
+        })
+    }
+
+    const PWR: Signal = Signal(libc::SIGPWR);
+
+    /// Stop-then-start: the full schedule, the leftovers, then generation 2 with readiness
+    /// re-armed; systemd hears RELOADING=1 at the start and READY=1 when 2 is ready.
+    #[test]
+    fn restart_stop_then_start() {
+        let r = restarting(RestartMode::StopStart, |r| r.ready_on_spawn = false);
+        let t0 = Instant::now();
+        let (s, _) = run(
+            &r,
+            t0,
+            &[
+                (0, Event::Start),
+                (0, Event::Spawned(FIRST)),
+                (1, Event::Ready(FIRST)),
+            ],
+        );
+        let (s, a) = step(s, Event::Signal(PWR), t0 + MS(10), &r);
+        assert_eq!(
+            notes_removed(&a),
+            [
+                Action::TellReloading(2),
+                Action::Deliver(Signal::INT),
+                Action::Deliver(Signal::CONT)
+            ]
+        );
+        assert!(matches!(
+            s,
+            State::Stopping {
+                g: 1,
+                cause: Cause::Restart,
+                ..
+            }
+        ));
+        // A second request coalesces; the schedule's deadline stands.
+        let (s2, a) = step(s, Event::Signal(PWR), t0 + MS(11), &r);
+        assert_eq!((s2, a), (s, vec![Action::Note(Note::Coalesced(PWR))]));
+        // Generation 1 ends leaving a helper: the leftovers' signals, then the respawn.
+        let (s, a) = step(
+            s,
+            Event::MainEnded {
+                g: 1,
+                end: ChildEnd::Exited(0),
+                others: true,
+            },
+            t0 + MS(20),
+            &r,
+        );
+        assert_eq!(notes_removed(&a), [Action::SignalLeftovers(Signal::INT)]);
+        let (s, a) = step(s, Event::Reaped { remain: false }, t0 + MS(30), &r);
+        assert_eq!(a, [Action::Spawn(2)]);
+        assert_eq!(s, State::Starting);
+        let (s, a) = step(s, Event::Spawned(2), t0 + MS(31), &r);
+        assert!(a.is_empty(), "{a:?}");
+        // Generation 1's output is still read for the drain time.
+        assert_eq!(
+            deadline(&s),
+            Some((t0 + MS(31) + MS(2000), Timer::OldOutput))
+        );
+        let (s, a) = step(s, Event::Ready(2), t0 + MS(40), &r);
+        assert_eq!(a, [Action::DeclareReady(2)]);
+        let (s, a) = step(s, Event::Timer(Timer::OldOutput), t0 + MS(2031), &r);
+        assert_eq!(a, [Action::CloseOutput(1)]);
+        assert_eq!(s, State::Running(Run::ready(2)));
+        // Generation 2 stops for good as usual.
+        let (s, _) = step(s, Event::Signal(Signal::TERM), t0 + MS(3000), &r);
+        assert!(matches!(
+            s,
+            State::Stopping {
+                g: 2,
+                cause: Cause::Request,
+                ..
+            }
+        ));
+    }
+
+    /// A stop request during a stop-then-start restart stops everything; a next generation
+    /// that cannot be started ends sigshim with that outcome (the init restarts it).
+    #[test]
+    fn restart_stop_then_start_interrupted_or_failed() {
+        let r = restarting(RestartMode::StopStart, |_| {});
+        let t0 = Instant::now();
+        let (s, _) = run(
+            &r,
+            t0,
+            &[
+                (0, Event::Start),
+                (0, Event::Spawned(FIRST)),
+                (1, Event::Signal(PWR)),
+            ],
+        );
+        let (s, a) = step(s, Event::Signal(Signal::TERM), t0 + MS(5), &r);
+        assert!(a.contains(&Action::TellStopping {
+            step: 0,
+            sent: Some(Signal::INT)
+        }));
+        let (s, _) = step(
+            s,
+            Event::MainEnded {
+                g: 1,
+                end: ChildEnd::Exited(0),
+                others: false,
+            },
+            t0 + MS(6),
+            &r,
+        );
+        assert!(
+            matches!(
+                s,
+                State::Draining {
+                    exit: Exit::Code(0),
+                    ..
+                }
+            ),
+            "{s:?}"
+        );
+        // The respawn fails.
+        let (s, _) = run(
+            &r,
+            t0,
+            &[
+                (0, Event::Start),
+                (0, Event::Spawned(FIRST)),
+                (1, Event::Signal(PWR)),
+            ],
+        );
+        let (s, a) = step(
+            s,
+            Event::MainEnded {
+                g: 1,
+                end: ChildEnd::Exited(0),
+                others: false,
+            },
+            t0 + MS(6),
+            &r,
+        );
+        assert_eq!(notes_removed(&a), [Action::Spawn(2)]);
+        let (s, a) = step(s, Event::SpawnFailed { g: 2, code: 127 }, t0 + MS(7), &r);
+        assert_eq!(
+            (s, a),
+            (
+                State::Exited(Exit::Code(127)),
+                vec![Action::Exit(Exit::Code(127))]
+            )
+        );
+        // Leftovers of a restart hurried by a stop request: the restart becomes the exit.
+        let reaping = State::Reaping {
+            g: 1,
+            then: Then::Respawn,
+            ending: Ending::Stopped(ChildEnd::Killed(Signal::INT)),
+            kill_at: t0 + MS(100),
+            drain_until: t0 + MS(100),
+            ready: Ready::Done,
+        };
+        let (s, a) = step(reaping, Event::Signal(Signal::TERM), t0, &r);
+        assert_eq!(notes_removed(&a), [Action::KillTree]);
+        assert!(matches!(
+            s,
+            State::Killing {
+                then: Then::Exit(Exit::Signal(Signal::INT)),
+                ..
+            }
+        ));
+    }
+
+    /// Overlap: generation 2 starts beside 1; once 2 is ready, 1 gets its stop signal and its
+    /// own schedule and leftovers, while 2 serves.
+    #[test]
+    fn restart_overlap() {
+        let r = restarting(RestartMode::Overlap, |r| r.ready_on_spawn = false);
+        let t0 = Instant::now();
+        let (s, _) = run(
+            &r,
+            t0,
+            &[
+                (0, Event::Start),
+                (0, Event::Spawned(FIRST)),
+                (1, Event::Ready(FIRST)),
+            ],
+        );
+        let (s, a) = step(s, Event::Signal(PWR), t0 + MS(10), &r);
+        assert_eq!(
+            notes_removed(&a),
+            [Action::TellReloading(2), Action::Spawn(2)]
+        );
+        let (s, a) = step(s, Event::Spawned(2), t0 + MS(11), &r);
+        assert!(a.is_empty());
+        // Meanwhile generation 1 serves: signals still go to it.
+        let (s, a) = step(s, Event::Signal(Signal::HUP), t0 + MS(12), &r);
+        assert_eq!(a[0], Action::Deliver(USR2));
+        // Another restart request coalesces; a ready line from 1 is nobody's news.
+        assert_eq!(
+            step(s, Event::Signal(PWR), t0, &r).1,
+            vec![Action::Note(Note::Coalesced(PWR))]
+        );
+        assert_eq!(step(s, Event::Ready(1), t0, &r), (s, vec![]));
+        let (s, a) = step(s, Event::Ready(2), t0 + MS(20), &r);
+        assert_eq!(
+            notes_removed(&a),
+            [
+                Action::DeclareReady(2),
+                Action::DeliverTo(1, Signal::INT),
+                Action::DeliverTo(1, Signal::CONT)
+            ]
+        );
+        let State::Running(run2) = s else {
+            panic!("{s:?}")
+        };
+        assert_eq!(run2.g, 2);
+        assert_eq!(deadline(&s), Some((t0 + MS(20) + MS(300), Timer::Old)));
+        // Generation 1 keeps its helper past its end: its own leftovers get the plan.
+        let (s, a) = step(
+            s,
+            Event::MainEnded {
+                g: 1,
+                end: ChildEnd::Exited(0),
+                others: true,
+            },
+            t0 + MS(30),
+            &r,
+        );
+        assert_eq!(notes_removed(&a), [Action::SignalGen(1, Signal::INT)]);
+        assert_eq!(deadline(&s), Some((t0 + MS(30) + MS(200), Timer::Old)));
+        let (s, a) = step(s, Event::Timer(Timer::Old), t0 + MS(230), &r);
+        assert_eq!(a, [Action::KillGen(1)]);
+        let (s, a) = step(s, Event::GenGone(1), t0 + MS(240), &r);
+        assert!(a.is_empty());
+        assert_eq!(
+            deadline(&s),
+            Some((t0 + MS(240) + MS(2000), Timer::OldOutput))
+        );
+        // A stop request now is for generation 2.
+        let (s, a) = step(s, Event::Signal(Signal::TERM), t0 + MS(300), &r);
+        assert_eq!(a[0], Action::Deliver(Signal::INT));
+        assert!(matches!(s, State::Stopping { g: 2, .. }));
+    }
+
+    /// Overlap: a next generation that dies or never becomes ready is killed; the current
+    /// one keeps serving and systemd hears READY=1 again.
+    #[test]
+    fn restart_overlap_failures() {
+        let r = restarting(RestartMode::Overlap, |r| {
+            r.ready_on_spawn = false;
+            r.ready_timeout = Some(MS(500));
+        });
+        let t0 = Instant::now();
+        let (serving, _) = run(
+            &r,
+            t0,
+            &[
+                (0, Event::Start),
+                (0, Event::Spawned(FIRST)),
+                (1, Event::Ready(FIRST)),
+            ],
+        );
+        let (s, _) = run_from(
+            serving,
+            &r,
+            t0,
+            &[(10, Event::Signal(PWR)), (11, Event::Spawned(2))],
+        );
+        let (s, a) = step(
+            s,
+            Event::MainEnded {
+                g: 2,
+                end: ChildEnd::Exited(1),
+                others: false,
+            },
+            t0 + MS(20),
+            &r,
+        );
+        assert_eq!(
+            notes_removed(&a),
+            [Action::KillGen(2), Action::TellRestartFailed(2)]
+        );
+        assert_eq!(s, serving);
+        // Not ready in time.
+        let (s, _) = run_from(
+            serving,
+            &r,
+            t0,
+            &[(10, Event::Signal(PWR)), (11, Event::Spawned(2))],
+        );
+        assert_eq!(deadline(&s), Some((t0 + MS(511), Timer::ReadyTimeout)));
+        let (s, a) = step(s, Event::Timer(Timer::ReadyTimeout), t0 + MS(511), &r);
+        assert_eq!(
+            notes_removed(&a),
+            [Action::KillGen(2), Action::TellRestartFailed(2)]
+        );
+        assert_eq!(s, serving);
+        // Its end, later, is only noted.
+        let (s2, a) = step(
+            s,
+            Event::MainEnded {
+                g: 2,
+                end: ChildEnd::Killed(Signal::KILL),
+                others: false,
+            },
+            t0 + MS(512),
+            &r,
+        );
+        assert_eq!((s2, notes_removed(&a)), (s, vec![]));
+        // Not even started.
+        let (s, _) = run_from(serving, &r, t0, &[(10, Event::Signal(PWR))]);
+        let (s, a) = step(s, Event::SpawnFailed { g: 2, code: 127 }, t0 + MS(11), &r);
+        assert_eq!(notes_removed(&a), [Action::TellRestartFailed(2)]);
+        assert_eq!(s, serving);
+        // A stop request while the next one starts: it goes at once, the current one stops.
+        let (s, _) = run_from(
+            serving,
+            &r,
+            t0,
+            &[(10, Event::Signal(PWR)), (11, Event::Spawned(2))],
+        );
+        let (s, a) = step(s, Event::Signal(Signal::TERM), t0 + MS(12), &r);
+        assert_eq!(a[0], Action::KillGen(2));
+        assert!(matches!(s, State::Stopping { g: 1, .. }));
+    }
+
+    /// The exit hook runs before sigshim exits, bounded, and never changes the outcome.
+    #[test]
+    fn the_exit_hook() {
+        let r = rules_with(|_, r| r.exit_hook = Some(MS(1000)));
+        let t0 = Instant::now();
+        let (s, a) = step(
+            running(),
+            Event::MainEnded {
+                g: FIRST,
+                end: ChildEnd::Exited(3),
+                others: false,
+            },
+            t0,
+            &r,
+        );
+        assert_eq!(notes_removed(&a), [Action::AwaitOutput]);
+        let (s, a) = step(s, Event::OutputClosed, t0, &r);
+        assert_eq!(
+            a,
+            [Action::RunHook(Hook::Exit(Ending::Exited(
+                ChildEnd::Exited(3)
+            )))]
+        );
+        assert_eq!(deadline(&s), Some((t0 + MS(1000), Timer::Hook)));
+        assert_eq!(
+            step(s, Event::HookDone, t0, &r).1,
+            vec![Action::Exit(Exit::Code(3))]
+        );
+        let (e, a) = step(s, Event::Timer(Timer::Hook), t0 + MS(1000), &r);
+        assert_eq!(e, State::Exited(Exit::Code(3)));
+        assert_eq!(
+            notes_removed(&a),
+            [Action::KillHook, Action::Exit(Exit::Code(3))]
+        );
+        // Not started at all: the hook hears why.
+        let (_, a) = run(
+            &r,
+            t0,
+            &[
+                (0, Event::Start),
+                (
+                    0,
+                    Event::SpawnFailed {
+                        g: FIRST,
+                        code: 127,
+                    },
+                ),
+            ],
+        );
+        assert!(a.contains(&Action::RunHook(Hook::Exit(Ending::NotStarted(127)))));
+    }
+
     /// The transitions the scenarios above do not walk, one line each.
     #[test]
     fn the_rest_of_the_table() {
@@ -1389,24 +2480,39 @@ mod tests {
         let t0 = Instant::now();
         let stopping = step(running(), Event::Signal(Signal::TERM), t0, &r).0;
         let reaping = State::Reaping {
-            exit: Exit::Code(0),
+            g: FIRST,
+            then: Then::Exit(Exit::Code(0)),
+            ending: ENDED,
             kill_at: t0 + MS(200),
             drain_until: t0 + MS(2000),
             ready: Ready::Pending,
         };
-        let killing = killing(Exit::Code(0), t0 + MS(2000), Ready::Pending, t0);
+        let killing = killing(
+            FIRST,
+            Then::Exit(Exit::Code(0)),
+            ENDED,
+            t0 + MS(2000),
+            Ready::Pending,
+            t0,
+        );
         // Other signals while stopping follow their routes; the deadline stays.
         let (s, a) = step(stopping, Event::Signal(Signal::HUP), t0 + MS(1), &r);
         assert_eq!((s, a[0]), (stopping, Action::Deliver(USR2)));
         // Late readiness while leftovers are wound down: told, once.
         for st in [reaping, killing] {
-            let (s, a) = step(st, Event::Ready, t0, &r);
-            assert_eq!(a, [Action::DeclareReady], "{st:?}");
+            let (s, a) = step(st, Event::Ready(FIRST), t0, &r);
+            assert_eq!(a, [Action::DeclareReady(FIRST)], "{st:?}");
             assert_eq!(deadline(&s), deadline(&st));
-            assert_eq!(step(s, Event::Ready, t0, &r).1, vec![]);
+            assert_eq!(step(s, Event::Ready(FIRST), t0, &r).1, vec![]);
         }
         // Orphans reaped while the app runs, stops or is drained: nothing to do.
-        let draining = draining(Exit::Code(0), t0 + MS(2000), Ready::Done, &mut Vec::new());
+        let draining = draining(
+            Exit::Code(0),
+            ENDED,
+            t0 + MS(2000),
+            Ready::Done,
+            &mut Vec::new(),
+        );
         for st in [running(), stopping, draining] {
             assert_eq!(
                 step(st, Event::Reaped { remain: false }, t0, &r),
@@ -1422,6 +2528,7 @@ mod tests {
         let (s, a) = step(
             stopping,
             Event::MainEnded {
+                g: FIRST,
                 end: ChildEnd::Killed(Signal::INT),
                 others: true,
             },
@@ -1432,7 +2539,7 @@ mod tests {
         assert!(matches!(
             s,
             State::Reaping {
-                exit: Exit::Signal(Signal::INT),
+                then: Then::Exit(Exit::Signal(Signal::INT)),
                 ready: Ready::Done,
                 ..
             }
@@ -1450,16 +2557,17 @@ mod tests {
         let t0 = Instant::now();
         for (s, e) in [
             (State::Starting, Event::Signal(Signal::TERM)),
-            (running(), Event::Spawned),
+            (running(), Event::Spawned(FIRST)),
             (running(), Event::Timer(Timer::Drain)),
             (
-                draining(Exit::Code(0), t0, Ready::Done, &mut Vec::new()),
+                killing(FIRST, Then::Exit(Exit::Code(0)), ENDED, t0, Ready::Done, t0),
                 Event::MainEnded {
+                    g: FIRST,
                     end: ChildEnd::Exited(0),
                     others: false,
                 },
             ),
-            (State::Exited(Exit::Code(0)), Event::Ready),
+            (State::Exited(Exit::Code(0)), Event::Ready(FIRST)),
         ] {
             let (n, a) = step(s, e, t0, &r);
             assert_eq!(n, State::Exited(Exit::Code(125)), "{s:?} + {e:?}");

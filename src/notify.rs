@@ -87,19 +87,21 @@ pub struct ChildSetup {
 }
 
 /// Detecting readiness: the descriptors and probes of `--ready`. When to probe, and until
-/// when, is the state machine's (`machine`); this owns the I/O.
+/// when, is the state machine's (`machine`); this owns the I/O. With restarts each generation
+/// gets its own descriptor (`fd:`), and the relay tells generations apart by process group.
 pub struct Detector {
     mode: Mode,
     tcp: Vec<SocketAddr>,
-    fd_read: Option<OwnedFd>,
+    /// `fd:` mode: the read end of each generation's readiness pipe, until it spoke.
+    fd_read: Vec<(u32, OwnedFd)>,
     relay: Option<OwnedFd>,
-    /// The app's PID, which is also its process group.
-    app: Option<libc::pid_t>,
+    /// Each generation's app: (generation, PID = process group).
+    apps: Vec<(u32, libc::pid_t)>,
 }
 
 impl Detector {
-    /// Sets up the mode's descriptors, and resolves a tcp probe's host: at set-up, before
-    /// sigshim blocks any signal, so that a hung resolver cannot make it deaf to a stop.
+    /// Sets up the mode's socket, and resolves a tcp probe's host: at set-up, before sigshim
+    /// blocks any signal, so that a hung resolver cannot make it deaf to a stop.
     pub fn new(mode: Mode) -> std::io::Result<(Detector, ChildSetup)> {
         let mut setup = ChildSetup {
             env_set: Vec::new(),
@@ -112,9 +114,9 @@ impl Detector {
         let mut d = Detector {
             mode: mode.clone(),
             tcp: Vec::new(),
-            fd_read: None,
+            fd_read: Vec::new(),
             relay: None,
-            app: None,
+            apps: Vec::new(),
         };
         match &mode {
             Mode::Notify => {
@@ -122,12 +124,6 @@ impl Detector {
                 d.relay = Some(sock);
                 setup.env_remove.clear();
                 setup.env_set.push(("NOTIFY_SOCKET".into(), name.into()));
-            }
-            Mode::Fd(n) => {
-                let (rd, wr) = crate::sys::pipe()?;
-                setup.fd = Some((wr.as_raw_fd(), *n));
-                setup.fd_owned = Some(wr);
-                d.fd_read = Some(rd);
             }
             Mode::Tcp(host, port) => {
                 d.tcp = (host.as_str(), *port)
@@ -142,9 +138,27 @@ impl Detector {
         Ok((d, setup))
     }
 
-    /// The app runs as `pid`.
-    pub fn started(&mut self, pid: libc::pid_t) {
-        self.app = Some(pid);
+    /// Before generation `g` is spawned: in `fd:` mode a new pipe, whose write end (and the
+    /// number it gets in the child) goes to the app; in `file:` mode the file of an earlier
+    /// generation is removed, so that only this one's counts.
+    pub fn arm(&mut self, g: u32) -> std::io::Result<Option<(OwnedFd, i32)>> {
+        match &self.mode {
+            Mode::Fd(n) => {
+                let (rd, wr) = crate::sys::pipe()?;
+                self.fd_read.push((g, rd));
+                Ok(Some((wr, *n)))
+            }
+            Mode::File(p) if g > 1 => {
+                let _ = std::fs::remove_file(p);
+                Ok(None)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Generation `g` runs as `pid`.
+    pub fn started(&mut self, g: u32, pid: libc::pid_t) {
+        self.apps.push((g, pid));
     }
 
     /// Whether this mode is polled (tcp, file) rather than announced by an event.
@@ -169,73 +183,77 @@ impl Detector {
         }
     }
 
-    /// Descriptors to poll: the fd-mode pipe until it spoke, and the relay socket always.
-    pub fn poll_fds(&self, fds: &mut Vec<libc::pollfd>) -> (Option<usize>, Option<usize>) {
-        let mut add = |fd: &Option<OwnedFd>| {
-            fd.as_ref().map(|f| {
-                fds.push(libc::pollfd {
-                    fd: f.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                });
-                fds.len() - 1
-            })
-        };
-        (add(&self.fd_read), add(&self.relay))
+    /// Descriptors to poll: each fd-mode pipe until it spoke (index into the pipes), and the
+    /// relay socket always.
+    pub fn poll_fds(&self, fds: &mut Vec<libc::pollfd>) -> (Vec<usize>, bool) {
+        let mut pipes = Vec::new();
+        for (i, (_, fd)) in self.fd_read.iter().enumerate() {
+            fds.push(libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
+            pipes.push(i);
+        }
+        if let Some(r) = &self.relay {
+            fds.push(libc::pollfd {
+                fd: r.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
+        (pipes, self.relay.is_some())
     }
 
-    /// The fd-mode pipe is readable: a newline means ready; EOF without one means the app
-    /// closed it without announcing anything.
-    pub fn on_fd(&mut self) -> bool {
-        let Some(fd) = &self.fd_read else {
-            return false;
-        };
+    /// Fd-mode pipe `i` is readable: a newline means its generation is ready; EOF without
+    /// one means the app closed it without announcing anything.
+    pub fn on_fd(&mut self, i: usize) -> Option<u32> {
+        let (g, fd) = self.fd_read.get(i)?;
+        let g = *g;
         let mut buf = [0u8; 512];
         // SAFETY: reading into a local buffer.
         let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
         if n > 0 && buf[..n as usize].contains(&b'\n') {
-            self.fd_read = None;
-            return true;
+            self.fd_read.remove(i);
+            return Some(g);
         }
         if n == 0 {
             warn!("the app closed its readiness descriptor without writing a newline");
-            self.fd_read = None;
+            self.fd_read.remove(i);
         }
-        false
+        None
     }
 
-    /// A datagram on the relay socket: READY=1 makes the app ready; the states systemd
-    /// understands are passed on from sigshim's PID; MAINPID= never (sigshim stays the main
-    /// process that KillMode=mixed signals).
-    pub fn on_relay(&mut self, up: &Announcer) -> bool {
+    /// A datagram on the relay socket: READY=1 makes the sender's generation ready; the
+    /// states systemd understands are passed on from sigshim's PID; MAINPID= never (sigshim
+    /// stays the main process that KillMode=mixed signals).
+    pub fn on_relay(&mut self, up: &Announcer) -> Vec<u32> {
+        let mut ready = Vec::new();
         let Some(sock) = &self.relay else {
-            return false;
+            return ready;
         };
         let mut buf = [0u8; 4096];
-        let mut ready = false;
         loop {
             let Some((n, sender)) = recv_with_sender(sock.as_raw_fd(), &mut buf) else {
                 return ready;
             };
-            // Only the app's own process group speaks for it: the socket is reachable from the
+            // Only an app's own process group speaks for it: the socket is reachable from the
             // whole network namespace, and a stray READY=1 must not start a unit early.
             // SAFETY: getpgid has no memory-safety preconditions.
-            if sender.is_none_or(|pid| {
-                self.app
-                    .is_none_or(|app| unsafe { libc::getpgid(pid) } != app)
-            }) {
+            let pgid = sender.map(|pid| unsafe { libc::getpgid(pid) });
+            let Some(&(g, _)) = self.apps.iter().rev().find(|(_, app)| Some(*app) == pgid) else {
                 warn!(
                     "ignoring a notify message from pid {} (not in the app's process group)",
                     sender.map_or_else(|| "?".to_string(), |p| p.to_string())
                 );
                 continue;
-            }
+            };
             let text = String::from_utf8_lossy(&buf[..n]);
             let mut relay = String::new();
             for line in text.lines() {
                 let key = line.split_once('=').map_or(line, |(k, _)| k);
                 match key {
-                    "READY" if line == "READY=1" => ready = true,
+                    "READY" if line == "READY=1" => ready.push(g),
                     "STATUS"
                     | "WATCHDOG"
                     | "EXTEND_TIMEOUT_USEC"
@@ -293,12 +311,10 @@ impl Announcer {
         }
     }
 
-    /// The app is ready: tell everyone above, once.
+    /// The app (generation `pid`'s) is ready: systemd hears READY=1 every time (it ends a
+    /// reload too); s6's notification fd, Upstart's `expect stop` and the ready file fire
+    /// once, for the first generation.
     pub fn declare(&mut self, pid: i32) {
-        if self.ready {
-            return;
-        }
-        self.ready = true;
         info!("pid {pid} is ready");
         if self.upstream {
             // In notify mode the app's own STATUS (relayed just before) says more than ours.
@@ -311,6 +327,10 @@ impl Announcer {
                 warn!("cannot notify systemd: {}", crate::sys::os_error(&e));
             }
         }
+        if self.ready {
+            return;
+        }
+        self.ready = true;
         if let Some(path) = &self.delivery.ready_file
             && let Err(e) = std::fs::write(path, b"")
         {
@@ -330,6 +350,33 @@ impl Announcer {
         }
         if self.delivery.upstart_expect_stop {
             self.stop_for_upstart();
+        }
+    }
+
+    /// A restart began: systemd's reload state (RELOADING=1 with the CLOCK_MONOTONIC time it
+    /// began, which systemd 253+ requires), ended by the next READY=1.
+    pub fn reloading(&self, status: &str) {
+        if !self.upstream {
+            return;
+        }
+        let mut t = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime into a valid timespec.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
+        let usec = t.tv_sec as u64 * 1_000_000 + t.tv_nsec as u64 / 1000;
+        let msg = format!("RELOADING=1\nMONOTONIC_USEC={usec}\nSTATUS={status}");
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Custom(&msg)]);
+    }
+
+    /// A restart failed and the running generation keeps serving: the reload is over.
+    pub fn restart_failed(&self, status: &str) {
+        if self.upstream {
+            let _ = sd_notify::notify(&[
+                sd_notify::NotifyState::Ready,
+                sd_notify::NotifyState::Status(status),
+            ]);
         }
     }
 

@@ -273,6 +273,8 @@ pub enum Deliver {
     /// Job control from a terminal (Ctrl-Z), as dumb-init does it: the app gets TSTP, then
     /// sigshim stops itself; the SIGCONT that resumes sigshim is forwarded like any signal.
     Suspend,
+    /// `--restart-on`: consumed, never forwarded; the app is restarted.
+    Restart,
 }
 
 /// How one received signal is handled.
@@ -311,6 +313,8 @@ pub struct Options {
     /// False with `--no-guard`.
     pub guard: bool,
     pub target: Target,
+    /// `--restart-on`.
+    pub restart_on: Option<Signal>,
 }
 
 /// The one validated signal policy.
@@ -382,6 +386,20 @@ impl Plan {
                 Action::Send(s) => Deliver::Send(s),
                 Action::Drop => Deliver::Drop,
             };
+        }
+        if let Some(s) = o.restart_on {
+            if s.is_uncatchable() || s.is_synchronous_fault() || s == Signal::CHLD {
+                return Err(format!("--restart-on: {s} cannot be caught by sigshim"));
+            }
+            if o.stop_on.contains(&s) {
+                return Err(format!(
+                    "--restart-on: {s} is also a stop request (--stop-on); pick another signal, e.g. USR1"
+                ));
+            }
+            if o.rewrites.iter().any(|r| r.from == s) {
+                return Err(format!("--restart-on: {s} is also rewritten (--rewrite)"));
+            }
+            routes[s.0 as usize].deliver = Deliver::Restart;
         }
 
         let mut plan = Plan {
@@ -504,6 +522,14 @@ impl Plan {
     pub fn deadline_given(&self) -> bool {
         self.deadline_given
     }
+
+    /// The signal that restarts the app, if any.
+    pub fn restart_on(&self) -> Option<Signal> {
+        self.routes
+            .iter()
+            .position(|r| r.deliver == Deliver::Restart)
+            .map(|n| Signal(n as i32))
+    }
 }
 
 impl Signal {
@@ -589,6 +615,7 @@ mod tests {
             leftover_grace: None,
             guard: true,
             target: Target::Group,
+            restart_on: None,
         }
     }
 

@@ -16,12 +16,14 @@ use crate::child;
 use crate::cli::{Config, Log, LogMode};
 use crate::exit::{self, ChildEnd, Exit};
 use crate::init::{self, Init};
-use crate::machine::{self, Action, Event, Note, Rules, State};
+use crate::machine::{self, Action, Event, Gen, Note, Rules, State};
 use crate::notify::{Announcer, Detector, Mode};
 use crate::output::{Output, Pipes, Settings, Target, Token};
 use crate::signals::{Plan, Signal, Target as SignalTarget};
 use crate::sys;
+use std::collections::HashMap;
 use std::collections::VecDeque;
+use std::os::fd::RawFd;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 use tracing::{debug, error, info, warn};
@@ -160,71 +162,32 @@ pub fn run(cfg: &Config) -> Result<Exit, Fatal> {
             }
         }
     }
+    if cfg.stdout_pty && settings.is_some() {
+        // isatty(1) will be true: what keeps an app from colouring or paging its output,
+        // unless the caller said otherwise. (Set even if the pty then cannot be had: harmless
+        // for a pipe.)
+        for (k, v) in [("TERM", "dumb"), ("NO_COLOR", "1"), ("PAGER", "cat")] {
+            if std::env::var_os(k).is_none() {
+                handover.env_set.push((k.into(), v.into()));
+            }
+        }
+    } else if cfg.stdout_pty {
+        info!(
+            "--stdout-pty: nothing is captured (no log socket found), the app writes to sigshim's stdout"
+        );
+    }
     let sfd = SignalFd::open()?;
     // Taken before the app runs, so that nothing it does can have used them up.
     let reserve = reserve_fds();
     let (terminal, tty) = terminal(cfg.keep_terminal);
     let announcer = Announcer::new(cfg.delivery.clone(), &cfg.ready);
-    let pipes = match settings {
-        Some(_) => {
-            let (pipes, no_pty) = Pipes::new(cfg.stdout_pty)
-                .map_err(|e| setup_failed("cannot create the output pipes", e))?;
-            if let Some(e) = no_pty {
-                warn!(
-                    "cannot open a pseudo-terminal for the app's stdout ({}): it gets a pipe, and may hold its lines back",
-                    sys::os_error(&e)
-                );
-            }
-            if pipes.stdout_pty {
-                // isatty(1) is true now: what keeps an app from colouring or paging its
-                // output, unless the caller said otherwise.
-                for (k, v) in [("TERM", "dumb"), ("NO_COLOR", "1"), ("PAGER", "cat")] {
-                    if std::env::var_os(k).is_none() {
-                        handover.env_set.push((k.into(), v.into()));
-                    }
-                }
-            }
-            Some(pipes)
-        }
-        None => {
-            if cfg.stdout_pty {
-                info!(
-                    "--stdout-pty: nothing is captured (no log socket found), the app writes to sigshim's stdout"
-                );
-            }
-            None
-        }
+    // The first generation's pipes come before the destination's socket: with descriptors
+    // scarce, the start fails with one message rather than after a warning.
+    let first_pipes = match settings {
+        Some(_) => Some(new_pipes(cfg.stdout_pty)?),
+        None => None,
     };
-    let extra_fds: Vec<_> = handover.fd.into_iter().collect();
-    let mut prepared = child::prepare(&child::Spec {
-        command: &cfg.command,
-        ignore: plan.guard(),
-        pdeathsig: plan.pdeathsig(),
-        stdout: pipes.as_ref().map(|p| p.write[0].as_raw_fd()),
-        stderr: pipes.as_ref().map(|p| p.write[1].as_raw_fd()),
-        env_set: &handover.env_set,
-        env_remove: &handover.env_remove,
-        extra_fds: &extra_fds,
-        user: user.as_ref(),
-        no_new_privs: cfg.no_new_privs,
-        terminal: tty,
-    })
-    .map_err(|e| Fatal {
-        code: e.code,
-        message: e.message,
-    })?;
-    let pid = prepared.spawn().map_err(|e| Fatal {
-        code: e.code,
-        message: e.message,
-    })?;
-    info!("started {} as pid {pid}", cfg.command[0].to_string_lossy());
-    // Our copies of the descriptors the child got are closed now (the pipes' write ends drop
-    // with `Pipes`), so EOF comes when the app and whatever inherited them are done.
-    drop(handover.fd_owned.take());
-    let output = match (settings, pipes) {
-        (Some(s), Some(p)) => Some(Output::new(&s, p, pid, ready_regex)),
-        _ => None,
-    };
+    let output = settings.as_ref().map(|s| Output::new(s, ready_regex));
     let rules = Rules {
         ready_on_spawn: detector.on_spawn(),
         probes: detector.probes(),
@@ -234,25 +197,32 @@ pub fn run(cfg: &Config) -> Result<Exit, Fatal> {
         ready_timeout: cfg.ready_timeout,
         upstart_expect_stop: cfg.delivery.upstart_expect_stop,
         terminal,
+        restart: cfg.restart_mode,
+        start_hooks: false,
+        exit_hook: None,
     };
     let mut ex = Executor {
         cfg,
         rules,
-        pid,
-        main_reaped: false,
+        gens: Vec::new(),
+        cur: machine::FIRST,
         // SAFETY: getpid has no preconditions.
         me: unsafe { libc::getpid() },
+        capture: settings.is_some(),
+        first_pipes,
         output,
         detector,
         announcer,
+        handover,
+        user,
         awaiting_output: false,
         events: VecDeque::with_capacity(8),
         exit: None,
         reserve,
         tty,
+        owners: HashMap::new(),
     };
-    ex.detector.started(pid);
-    ex.events.push_back(Event::Spawned);
+    ex.events.push_back(Event::Start);
     let result = ex.run(&sfd, State::Starting);
     ex.announcer.cleanup();
     result
@@ -262,23 +232,40 @@ pub fn run(cfg: &Config) -> Result<Exit, Fatal> {
 #[derive(Clone, Copy, Debug)]
 enum Source {
     Output(Token),
-    ReadyFd,
+    ReadyFd(usize),
     Relay,
     Console,
+}
+
+/// A generation's main child.
+#[derive(Clone, Copy, Debug)]
+struct GenProc {
+    g: Gen,
+    pid: i32,
+    /// Reaped: its PID, and so its group ID, may be recycled from now on.
+    reaped: bool,
+    /// `GenGone` was sent for it.
+    gone: bool,
 }
 
 struct Executor<'a> {
     cfg: &'a Config,
     rules: Rules,
-    /// The main child's PID, which is also its process group ID.
-    pid: i32,
-    /// Once the main child is reaped its PID, and so its group ID, may be recycled: no more
-    /// signals to either, only to descendants pinned one by one (see `signal_one`).
-    main_reaped: bool,
+    /// Every generation spawned, in order.
+    gens: Vec<GenProc>,
+    /// The generation the state machine calls current (whose group gets `Deliver`).
+    cur: Gen,
     me: i32,
+    /// The app's output is captured (pipes, or a pty for stdout).
+    capture: bool,
+    /// The first generation's, made at set-up.
+    first_pipes: Option<Pipes>,
     output: Option<Output>,
     detector: Detector,
     announcer: Announcer,
+    /// What every generation's environment gets (readiness socket, HOME, TERM...).
+    handover: crate::notify::ChildSetup,
+    user: Option<child::Credentials>,
     /// The machine asked to hear when the output is all delivered.
     awaiting_output: bool,
     /// Facts waiting for the machine, in order.
@@ -291,6 +278,35 @@ struct Executor<'a> {
     reserve: Vec<OwnedFd>,
     /// The controlling terminal when its foreground was handed to the app.
     tty: Option<i32>,
+    /// Which generation each descendant belongs to, by (PID, start time), learnt scan by
+    /// scan: by process group, else by parent. Used to wind an old generation down without
+    /// touching the new one's processes.
+    owners: HashMap<(i32, u64), Gen>,
+}
+
+/// A generation's output channels. A pty that cannot be had is said once per run.
+fn new_pipes(stdout_pty: bool) -> Result<Pipes, Fatal> {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let (pipes, no_pty) = Pipes::new(stdout_pty).map_err(|e| Fatal {
+        code: exit::INTERNAL,
+        message: format!("cannot create the output pipes: {}", sys::os_error(&e)),
+    })?;
+    if let Some(e) = no_pty
+        && !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        warn!(
+            "cannot open a pseudo-terminal for the app's stdout ({}): it gets a pipe, and may hold its lines back",
+            sys::os_error(&e)
+        );
+    }
+    Ok(pipes)
+}
+
+/// Two descriptors on /dev/null, or as many as can be had.
+fn reserve_fds() -> Vec<OwnedFd> {
+    (0..2)
+        .filter_map(|_| std::fs::File::open("/dev/null").ok().map(OwnedFd::from))
+        .collect()
 }
 
 /// Whether to hand the terminal to the app: only when sigshim's own group holds the foreground
@@ -321,13 +337,6 @@ fn terminal(keep: bool) -> (machine::Terminal, Option<i32>) {
         let job_control = libc::getsid(0) != me && me != 1;
         (machine::Terminal::Handed { job_control }, Some(fd))
     }
-}
-
-/// Two descriptors on /dev/null, or as many as can be had.
-fn reserve_fds() -> Vec<OwnedFd> {
-    (0..2)
-        .filter_map(|_| std::fs::File::open("/dev/null").ok().map(OwnedFd::from))
-        .collect()
 }
 
 impl Executor<'_> {
@@ -362,9 +371,11 @@ impl Executor<'_> {
                 o.poll_fds(&mut fds, &mut tokens);
                 sources.extend(tokens.into_iter().map(Source::Output));
             }
-            let (ready_fd, relay) = self.detector.poll_fds(&mut fds);
-            sources.extend(ready_fd.map(|_| Source::ReadyFd));
-            sources.extend(relay.map(|_| Source::Relay));
+            let (ready_fds, relay) = self.detector.poll_fds(&mut fds);
+            sources.extend(ready_fds.into_iter().map(Source::ReadyFd));
+            if relay {
+                sources.push(Source::Relay);
+            }
             let n = sys::console_pollfds(&mut fds);
             sources.extend(std::iter::repeat_n(Source::Console, n));
             sys::poll(
@@ -373,7 +384,9 @@ impl Executor<'_> {
             )
             .map_err(|_| internal("poll failed"))?;
             // Output and readiness before signals: a line the app wrote before it ended is
-            // read before its end is handled.
+            // read before its end is handled. Readiness pipes that spoke are handled last,
+            // highest first, so that removing one keeps the others' indices.
+            let mut spoke = Vec::new();
             for (pfd, &source) in fds[1..].iter().zip(&sources) {
                 if pfd.revents == 0 {
                     continue;
@@ -382,21 +395,22 @@ impl Executor<'_> {
                     Source::Output(token) => {
                         let o = self.output.as_mut().expect("polled output exists");
                         o.ready(token);
-                        if o.take_ready_match() {
-                            self.events.push_back(Event::Ready);
+                        if let Some(g) = o.take_ready_match() {
+                            self.events.push_back(Event::Ready(g));
                         }
                     }
-                    Source::ReadyFd => {
-                        if self.detector.on_fd() {
-                            self.events.push_back(Event::Ready);
-                        }
-                    }
+                    Source::ReadyFd(i) => spoke.push(i),
                     Source::Relay => {
-                        if self.detector.on_relay(&self.announcer) {
-                            self.events.push_back(Event::Ready);
+                        for g in self.detector.on_relay(&self.announcer) {
+                            self.events.push_back(Event::Ready(g));
                         }
                     }
                     Source::Console => sys::console_flush(),
+                }
+            }
+            for &i in spoke.iter().rev() {
+                if let Some(g) = self.detector.on_fd(i) {
+                    self.events.push_back(Event::Ready(g));
                 }
             }
             self.check_output();
@@ -412,32 +426,39 @@ impl Executor<'_> {
         }
     }
 
+    /// One transition. Facts the actions produce (a spawn's result, a probe's) are handled
+    /// before anything that was already waiting.
     fn feed(&mut self, state: State, e: Event) -> State {
         let now = Instant::now();
         let (next, actions) = machine::step(state, e, now, &self.rules);
+        let waiting = std::mem::take(&mut self.events);
         for a in actions {
             self.execute(a);
         }
+        self.events.extend(waiting);
         next
     }
 
     fn execute(&mut self, a: Action) {
         match a {
-            Action::Deliver(sig) => self.deliver(sig),
+            Action::Spawn(g) => self.spawn(g),
+            Action::Deliver(sig) => self.deliver_to(self.cur, sig),
+            Action::DeliverTo(g, sig) => self.deliver_to(g, sig),
             Action::SuspendSelf => {
                 // dumb-init's job control: the app got TSTP; stop ourselves too, so that the
                 // shell's `fg` (a SIGCONT to us, forwarded) resumes both.
                 // SAFETY: kill on our own PID.
                 unsafe { libc::kill(self.me, libc::SIGSTOP) };
             }
-            Action::KillTree => self.kill_tree(),
+            Action::KillTree => self.kill(None),
+            Action::KillGen(g) => self.kill(Some(g)),
             Action::GiveTerminal => {
                 if let Some(tty) = self.tty
-                    && !self.main_reaped
+                    && let Some(p) = self.main(self.cur)
                 {
                     // SAFETY: tcsetpgrp on our terminal, to our unreaped child's group (TTOU
                     // is blocked, so a background sigshim may).
-                    unsafe { libc::tcsetpgrp(tty, self.pid) };
+                    unsafe { libc::tcsetpgrp(tty, p.pid) };
                 }
             }
             Action::TakeTerminal => {
@@ -446,19 +467,37 @@ impl Executor<'_> {
                     unsafe { libc::tcsetpgrp(tty, libc::getpgrp()) };
                 }
             }
-            Action::SignalLeftovers(sig) => self.signal_descendants(sig),
+            Action::SignalLeftovers(sig) => self.signal_descendants(None, sig),
+            Action::SignalGen(g, sig) => self.signal_descendants(Some(g), sig),
             Action::Probe => self.events.push_back(if self.detector.probe() {
-                Event::Ready
+                Event::Ready(self.awaited())
             } else {
                 Event::ProbeFailed
             }),
-            Action::DeclareReady => self.announcer.declare(self.pid),
+            Action::DeclareReady(g) => {
+                self.cur = self.cur.max(g);
+                let pid = self.pid_of(g);
+                self.announcer.declare(pid);
+            }
             Action::TellStopping { step, sent } => self.tell_stopping(step, sent),
+            Action::TellReloading(g) => self
+                .announcer
+                .reloading(&format!("restarting: starting generation {g}")),
+            Action::TellRestartFailed(g) => self.announcer.restart_failed(&format!(
+                "running: pid {} (generation {g} failed to start; the running one serves)",
+                self.pid_of(self.cur)
+            )),
+            Action::CloseOutput(g) => {
+                if let Some(o) = self.output.as_mut() {
+                    o.close(g);
+                }
+            }
             Action::AwaitOutput => {
                 self.awaiting_output = true;
                 self.check_output();
             }
             Action::UnblockUpstart => self.announcer.stop_for_upstart(),
+            Action::RunHook(_) | Action::KillHook => {}
             Action::Note(n) => self.note(n),
             Action::Exit(exit) => {
                 if let Some(o) = self.output.as_mut() {
@@ -470,6 +509,109 @@ impl Executor<'_> {
         }
     }
 
+    /// The generation whose readiness is awaited: the newest one.
+    fn awaited(&self) -> Gen {
+        self.gens.last().map_or(self.cur, |p| p.g)
+    }
+
+    fn main(&self, g: Gen) -> Option<GenProc> {
+        self.gens.iter().copied().find(|p| p.g == g && !p.reaped)
+    }
+
+    fn pid_of(&self, g: Gen) -> i32 {
+        self.gens.iter().find(|p| p.g == g).map_or(0, |p| p.pid)
+    }
+
+    /// Starts generation `g`: fresh pipes (or a pty) for its output, its readiness
+    /// descriptor, the environment, fork and exec. Answers `Spawned` or `SpawnFailed`.
+    fn spawn(&mut self, g: Gen) {
+        match self.try_spawn(g) {
+            Ok(pid) => {
+                if g == machine::FIRST {
+                    info!(
+                        "started {} as pid {pid}",
+                        self.cfg.command[0].to_string_lossy()
+                    );
+                } else {
+                    info!(
+                        "started generation {g} of {} as pid {pid}",
+                        self.cfg.command[0].to_string_lossy()
+                    );
+                }
+                self.events.push_back(Event::Spawned(g));
+            }
+            Err(e) => {
+                let line = format!("sigshim: fatal: {}", crate::diag::one_line(&e.message));
+                sys::console_line(2, line.as_bytes());
+                self.events
+                    .push_back(Event::SpawnFailed { g, code: e.code });
+            }
+        }
+    }
+
+    fn try_spawn(&mut self, g: Gen) -> Result<i32, Fatal> {
+        let setup_failed = |what: &str, e: std::io::Error| Fatal {
+            code: exit::INTERNAL,
+            message: format!("{what}: {}", sys::os_error(&e)),
+        };
+        let pipes = match self.first_pipes.take() {
+            Some(p) => Some(p),
+            None if self.capture => Some(new_pipes(self.cfg.stdout_pty)?),
+            None => None,
+        };
+        let ready_fd = self
+            .detector
+            .arm(g)
+            .map_err(|e| setup_failed("cannot set up readiness", e))?;
+        let extra_fds: Vec<(RawFd, i32)> = ready_fd
+            .iter()
+            .map(|(fd, n)| (fd.as_raw_fd(), *n))
+            .collect();
+        let mut env_set = self.handover.env_set.clone();
+        if self.rules.restart.is_some() {
+            env_set.push(("SIGSHIM_GENERATION".into(), g.to_string().into()));
+        }
+        let mut prepared = child::prepare(&child::Spec {
+            command: &self.cfg.command,
+            ignore: self.rules.plan.guard(),
+            pdeathsig: self.rules.plan.pdeathsig(),
+            stdout: pipes.as_ref().map(|p| p.write[0].as_raw_fd()),
+            stderr: pipes.as_ref().map(|p| p.write[1].as_raw_fd()),
+            env_set: &env_set,
+            env_remove: &self.handover.env_remove,
+            extra_fds: &extra_fds,
+            user: self.user.as_ref(),
+            no_new_privs: self.cfg.no_new_privs,
+            terminal: self.tty,
+        })
+        .map_err(|e| Fatal {
+            code: e.code,
+            message: e.message,
+        })?;
+        let pid = prepared.spawn().map_err(|e| Fatal {
+            code: e.code,
+            message: e.message,
+        })?;
+        // Our copies of the descriptors the child got close here (the pipes' write ends with
+        // `Pipes`, the readiness pipe's with `ready_fd`), so EOF comes when the app and
+        // whatever inherited them are done.
+        drop(ready_fd);
+        if let (Some(o), Some(p)) = (self.output.as_mut(), pipes) {
+            o.add(g, pid, p);
+        }
+        self.detector.started(g, pid);
+        self.gens.push(GenProc {
+            g,
+            pid,
+            reaped: false,
+            gone: false,
+        });
+        if g == machine::FIRST || self.rules.restart != Some(machine::RestartMode::Overlap) {
+            self.cur = g;
+        }
+        Ok(pid)
+    }
+
     /// Tells the machine, once it asked, that every capture pipe is at EOF and every record
     /// is delivered.
     fn check_output(&mut self) {
@@ -479,54 +621,113 @@ impl Executor<'_> {
         }
     }
 
-    /// Sends to the app's process group, or to the app alone with --single-child. Nothing
-    /// once the app is reaped: its PID, and so its group ID, may belong to someone else.
-    fn deliver(&self, sig: Signal) {
-        if self.main_reaped {
+    /// Sends to generation `g`'s process group, or its app alone with --single-child. Nothing
+    /// once that app is reaped: its PID, and so its group ID, may belong to someone else.
+    fn deliver_to(&self, g: Gen, sig: Signal) {
+        let Some(p) = self.main(g) else {
             return;
-        }
+        };
         let target = match self.rules.plan.target() {
-            SignalTarget::Group => -self.pid,
-            SignalTarget::Child => self.pid,
+            SignalTarget::Group => -p.pid,
+            SignalTarget::Child => p.pid,
         };
         // Never 0 or -1 (nmap#3498 killed its own caller with kill(0, ...)): the child's PID is
         // always > 1 because sigshim, its parent, exists.
-        debug_assert!(self.pid > 1);
+        debug_assert!(p.pid > 1);
         // SAFETY: kill with the PID of our own unreaped child or its group.
         unsafe { libc::kill(target, sig.0) };
     }
 
-    /// SIGKILL to the app's process group (while the app is unreaped, its group ID cannot be
-    /// recycled) and to every other descendant, found through /proc.
-    fn kill_tree(&mut self) {
-        if !self.main_reaped {
-            // SAFETY: kill on our unreaped child's process group.
-            unsafe { libc::kill(-self.pid, libc::SIGKILL) };
+    /// SIGKILL to every descendant (`None`) or to generation `g`'s: first the unreaped apps'
+    /// process groups (their group IDs cannot be recycled while they are unreaped), then each
+    /// descendant found through /proc that left them.
+    fn kill(&mut self, g: Option<Gen>) {
+        let groups: Vec<i32> = self
+            .gens
+            .iter()
+            .filter(|p| !p.reaped && g.is_none_or(|g| p.g == g))
+            .map(|p| p.pid)
+            .collect();
+        for &pgid in &groups {
+            // SAFETY: kill on an unreaped child's process group.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
         }
-        let skip_group = !self.main_reaped;
         self.with_reserve(|ex| {
-            for p in descendants(ex.me) {
-                if !skip_group || p.pgid != ex.pid {
+            for p in ex.tree(g) {
+                if !groups.contains(&p.pgid) {
                     ex.signal_one(p, Signal::KILL);
                 }
             }
         });
+        self.check_gone();
     }
 
-    /// `sig` to every descendant, one by one (the app has ended).
-    fn signal_descendants(&mut self, sig: Signal) {
+    /// `sig` to every descendant (`None`) or to generation `g`'s, one by one.
+    fn signal_descendants(&mut self, g: Option<Gen>, sig: Signal) {
         self.with_reserve(|ex| {
-            for p in descendants(ex.me) {
+            for p in ex.tree(g) {
                 ex.signal_one(p, sig);
             }
         });
     }
 
+    /// The descendants of sigshim, all of them or generation `g`'s: a process belongs to the
+    /// generation whose app leads its process group, else to its parent's generation, else
+    /// to the one it was seen in before. sigshim's own hooks belong to none.
+    fn tree(&mut self, g: Option<Gen>) -> Vec<Proc> {
+        let all = descendants(self.me);
+        let mut owners: HashMap<(i32, u64), Gen> = HashMap::new();
+        for p in &all {
+            let owner = self
+                .gens
+                .iter()
+                .find(|x| x.pid == p.pgid)
+                .map(|x| x.g)
+                .or_else(|| {
+                    all.iter()
+                        .find(|q| q.pid == p.ppid)
+                        .and_then(|q| owners.get(&(q.pid, q.start)).copied())
+                })
+                .or_else(|| self.owners.get(&(p.pid, p.start)).copied());
+            if let Some(o) = owner {
+                owners.insert((p.pid, p.start), o);
+            }
+        }
+        let picked = all
+            .into_iter()
+            .filter(|p| match g {
+                None => true,
+                Some(g) => owners.get(&(p.pid, p.start)) == Some(&g),
+            })
+            .collect();
+        self.owners = owners;
+        picked
+    }
+
     /// Runs `f` with the reserve descriptors free.
-    fn with_reserve(&mut self, f: impl FnOnce(&Self)) {
+    fn with_reserve(&mut self, f: impl FnOnce(&mut Self)) {
         self.reserve.clear();
         f(self);
         self.reserve = reserve_fds();
+    }
+
+    /// Tells the machine about old generations whose trees are empty now.
+    fn check_gone(&mut self) {
+        let latest = self.gens.last().map(|p| p.g);
+        let retiring: Vec<Gen> = self
+            .gens
+            .iter()
+            .filter(|p| p.reaped && !p.gone && Some(p.g) != latest && p.g != self.cur)
+            .map(|p| p.g)
+            .collect();
+        for g in retiring {
+            if self.tree(Some(g)).is_empty() {
+                if let Some(p) = self.gens.iter_mut().find(|p| p.g == g) {
+                    p.gone = true;
+                }
+                self.events.push_back(Event::GenGone(g));
+            }
+        }
     }
 
     /// Signals a process found in /proc a moment ago, never a stranger that took its PID. A
@@ -567,24 +768,26 @@ impl Executor<'_> {
 
     /// Reaps every child that has ended (SIGCHLDs coalesce: catatonit#4) and tells the machine.
     fn reap(&mut self) {
-        let mut main = None;
+        let mut ended: Vec<(Gen, ChildEnd)> = Vec::new();
         let remain = loop {
             let mut status = 0;
             // SAFETY: waitpid with a valid status pointer.
             let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG | libc::WUNTRACED) };
             if r > 0 {
+                let main = self.gens.iter().position(|p| p.pid == r && !p.reaped);
                 if libc::WIFSTOPPED(status) {
-                    if r == self.pid {
+                    if main.is_some_and(|i| self.gens[i].g == self.cur) {
                         let sig = Signal(libc::WSTOPSIG(status));
                         self.events.push_back(Event::AppStopped(sig));
                     }
                     continue;
                 }
-                if r == self.pid {
-                    main = ChildEnd::from_wait_status(status);
-                    self.main_reaped = true;
-                } else {
-                    debug!("reaped orphaned descendant {r}");
+                match (main, ChildEnd::from_wait_status(status)) {
+                    (Some(i), Some(end)) => {
+                        self.gens[i].reaped = true;
+                        ended.push((self.gens[i].g, end));
+                    }
+                    _ => debug!("reaped orphaned descendant {r}"),
                 }
                 continue;
             }
@@ -594,24 +797,29 @@ impl Executor<'_> {
             // 0: children remain, none has ended; ECHILD: no children at all.
             break r == 0;
         };
-        match main {
-            Some(end) => {
-                // A line the app wrote just before it ended (its ready line, say) is read
-                // before its end is handled.
-                if let Some(o) = self.output.as_mut() {
-                    o.take_buffered();
-                    if o.take_ready_match() {
-                        self.events.push_back(Event::Ready);
-                    }
+        if !ended.is_empty() {
+            // A line an app wrote just before it ended (its ready line, say) is read before
+            // its end is handled.
+            if let Some(o) = self.output.as_mut() {
+                o.take_buffered();
+                if let Some(g) = o.take_ready_match() {
+                    self.events.push_back(Event::Ready(g));
                 }
-                self.events.push_back(Event::MainEnded {
-                    end,
-                    others: remain,
-                });
             }
-            None if self.main_reaped => self.events.push_back(Event::Reaped { remain }),
-            // Orphans reaped while the app runs: nothing for the machine.
-            None => {}
+        }
+        let alive = |ex: &Self, g: Gen| ex.gens.iter().any(|p| p.g != g && !p.reaped);
+        for (g, end) in ended {
+            // With another generation still running, only this one's processes count.
+            let others = if alive(self, g) {
+                !self.tree(Some(g)).is_empty()
+            } else {
+                remain
+            };
+            self.events.push_back(Event::MainEnded { g, end, others });
+        }
+        if self.gens.iter().any(|p| p.reaped) {
+            self.events.push_back(Event::Reaped { remain });
+            self.check_gone();
         }
     }
 
@@ -619,6 +827,7 @@ impl Executor<'_> {
     /// left of the schedule plus the drain, so the unit's own stop timeout does not cut sigshim
     /// off in the middle of its job.
     fn tell_stopping(&self, step: usize, sent: Option<Signal>) {
+        let pid = self.pid_of(self.cur);
         if !self.announcer.upstream() {
             return;
         }
@@ -632,15 +841,15 @@ impl Executor<'_> {
             sched.step(step + 1).map(|s| s.signal),
             sched.step(step).and_then(|s| s.wait),
         ) {
-            (Some(n), Some(w)) => format!("sent {shown} to pid {}, {n} in {w:?}", self.pid),
-            _ => format!("sent {shown} to pid {}, waiting for it to exit", self.pid),
+            (Some(n), Some(w)) => format!("sent {shown} to pid {pid}, {n} in {w:?}"),
+            _ => format!("sent {shown} to pid {pid}, waiting for it to exit"),
         };
         let covers = rest + self.cfg.log.drain_timeout + Duration::from_secs(1);
         self.announcer.stopping(&status, Some(covers));
     }
 
     fn note(&self, n: Note) {
-        let pid = self.pid;
+        let pid = self.pid_of(self.cur);
         let plan = &self.rules.plan;
         match n {
             Note::Forwarded { received, sent } if received == sent => {
@@ -686,8 +895,29 @@ impl Executor<'_> {
                 self.cfg.command[0].to_string_lossy(),
                 self.rules.ready_timeout.unwrap_or_default()
             ),
-            Note::Ended(ChildEnd::Exited(c)) => info!("pid {pid} exited with status {c}"),
-            Note::Ended(ChildEnd::Killed(s)) => info!("pid {pid} was killed by {s}"),
+            Note::Ended(g, end) => {
+                let pid = self.pid_of(g);
+                match end {
+                    ChildEnd::Exited(c) => info!("pid {pid} exited with status {c}"),
+                    ChildEnd::Killed(s) => info!("pid {pid} was killed by {s}"),
+                }
+            }
+            Note::Restarting(g) => info!("restarting: generation {g} follows pid {pid}"),
+            Note::Coalesced(s) => {
+                info!(
+                    "{s} received: a restart is under way (or the app is not ready yet): nothing more to do"
+                )
+            }
+            Note::RestartFailed(g) => warn!(
+                "generation {g} (pid {}) failed before it was ready; pid {pid} keeps serving",
+                self.pid_of(g)
+            ),
+            Note::Replaced { old, new } => info!(
+                "generation {new} (pid {}) is ready: stopping generation {old} (pid {})",
+                self.pid_of(new),
+                self.pid_of(old)
+            ),
+            Note::HookTimedOut => warn!("the exit hook overran its time: killed"),
             Note::Leftovers => info!(
                 "pid {pid} left processes behind: sending {}, SIGKILL in {:?}",
                 plan.leftover()

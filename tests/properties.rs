@@ -1044,7 +1044,7 @@ proptest! {
             .filter_map(|s| match plan.route(s).deliver {
                 Deliver::Send(t) => Some(t),
                 Deliver::Suspend => Some(Signal::TSTP),
-                Deliver::Drop => None,
+                Deliver::Drop | Deliver::Restart => None,
             })
             .collect();
         delivered.extend(plan.schedule().steps().iter().map(|st| st.signal));

@@ -109,9 +109,15 @@ const BATCH: usize = 64;
 const RETRY: Duration = Duration::from_secs(1);
 
 struct Stream {
+    /// The generation whose stdout or stderr this is.
+    g: u32,
     fd: Option<OwnedFd>,
     splitter: lines::LineSplitter,
     priority: u8,
+    /// The record header (identifier, the app's PID) of this generation.
+    encoder: Encoder,
+    /// Stream 1 (stderr) or 2: where a passthrough copy goes.
+    out_fd: RawFd,
 }
 
 /// One queued record: `buf[start..end]` is the encoded datagram, `buf[msg..msg_end]` the line
@@ -125,6 +131,7 @@ struct Rec {
     msg_end: usize,
 }
 
+#[derive(Clone)]
 enum Encoder {
     Journald(journald::JournalHeader),
     Syslog(syslog::SyslogHeader),
@@ -132,8 +139,10 @@ enum Encoder {
 }
 
 pub struct Output {
-    streams: [Stream; 2],
-    encoder: Encoder,
+    /// Every generation's stdout and stderr, in the order they were added.
+    streams: Vec<Stream>,
+    settings: Settings,
+    hostname: Vec<u8>,
     path: PathBuf,
     sock: Option<OwnedFd>,
     retry_at: Option<Instant>,
@@ -141,14 +150,15 @@ pub struct Output {
     buf: Vec<u8>,
     recs: Vec<Rec>,
     head: usize,
-    level_prefix: bool,
     read_buf: Vec<u8>,
     fallback_lines: u64,
     warned: bool,
     sent: u64,
-    /// `--ready log:REGEX`, until the first match.
+    /// `--ready log:REGEX`, and the generation whose lines it is matched against until the
+    /// first match.
     ready_regex: Option<regex_lite::Regex>,
-    ready_matched: bool,
+    watch: Option<u32>,
+    matched: Option<u32>,
     /// The head record's sealed copy, kept while the socket is full (journald only).
     memfd: Option<OwnedFd>,
     /// sendmmsg's headers and iovecs, allocated once (BATCH each).
@@ -164,59 +174,30 @@ pub enum Token {
 }
 
 impl Output {
-    pub fn new(
-        settings: &Settings,
-        pipes: Pipes,
-        child_pid: i32,
-        ready_regex: Option<regex_lite::Regex>,
-    ) -> Output {
-        let [out_r, err_r] = pipes.read;
-        let pid = child_pid as u32;
-        let (encoder, path) = match &settings.target {
-            Target::Journald(p) => (
-                Encoder::Journald(journald::JournalHeader::new(
-                    &settings.tag,
-                    pid,
-                    settings.facility,
-                )),
-                p.clone(),
-            ),
-            Target::Syslog(p, format) => (
-                Encoder::Syslog(syslog::SyslogHeader::new(
-                    *format,
-                    settings.facility,
-                    &settings.tag,
-                    pid,
-                    &crate::sys::hostname(),
-                )),
-                p.clone(),
-            ),
-            Target::Passthrough => (Encoder::Passthrough, PathBuf::from("stdout/stderr")),
+    /// The destination is connected when the first record goes out, so that a start that
+    /// fails (no descriptor left for the app) fails with one message.
+    pub fn new(settings: &Settings, ready_regex: Option<regex_lite::Regex>) -> Output {
+        let path = match &settings.target {
+            Target::Journald(p) | Target::Syslog(p, _) => p.clone(),
+            Target::Passthrough => PathBuf::from("stdout/stderr"),
         };
-        let stream = |fd, priority| Stream {
-            fd: Some(fd),
-            splitter: lines::LineSplitter::new(settings.max_line),
-            priority,
-        };
-        let mut out = Output {
-            streams: [
-                stream(out_r, settings.stdout_priority),
-                stream(err_r, settings.stderr_priority),
-            ],
-            encoder,
+        Output {
+            streams: Vec::with_capacity(4),
+            settings: settings.clone(),
+            hostname: crate::sys::hostname(),
             path,
             sock: None,
             retry_at: None,
             buf: Vec::with_capacity(READ_CHUNK * 2),
             recs: Vec::with_capacity(1024),
             head: 0,
-            level_prefix: settings.level_prefix,
             read_buf: vec![0; READ_CHUNK],
             fallback_lines: 0,
             warned: false,
             sent: 0,
             ready_regex,
-            ready_matched: false,
+            watch: None,
+            matched: None,
             memfd: None,
             // SAFETY: mmsghdr is plain old data; all-zero is a valid empty header.
             hdrs: vec![unsafe { std::mem::zeroed() }; BATCH],
@@ -227,20 +208,53 @@ impl Output {
                 };
                 BATCH
             ],
-        };
-        if !matches!(out.encoder, Encoder::Passthrough) {
-            out.connect(Instant::now());
         }
-        out
     }
 
-    /// True once, after an output line matched `--ready log:REGEX`.
-    pub fn take_ready_match(&mut self) -> bool {
-        if self.ready_matched && self.ready_regex.is_some() {
-            self.ready_regex = None;
-            return true;
+    /// Reads generation `g`'s pipes from now on; its records carry `pid`. Its lines are
+    /// watched for `--ready log:` until one matches.
+    pub fn add(&mut self, g: u32, pid: i32, pipes: Pipes) {
+        // Streams of earlier generations that are done and empty are dropped here.
+        self.streams
+            .retain(|s| s.fd.is_some() || s.splitter.pending() > 0);
+        let st = &self.settings;
+        let encoder = match &st.target {
+            Target::Journald(_) => Encoder::Journald(journald::JournalHeader::new(
+                &st.tag,
+                pid as u32,
+                st.facility,
+            )),
+            Target::Syslog(_, format) => Encoder::Syslog(syslog::SyslogHeader::new(
+                *format,
+                st.facility,
+                &st.tag,
+                pid as u32,
+                &self.hostname,
+            )),
+            Target::Passthrough => Encoder::Passthrough,
+        };
+        let [out_r, err_r] = pipes.read;
+        for (i, (fd, priority)) in [(out_r, st.stdout_priority), (err_r, st.stderr_priority)]
+            .into_iter()
+            .enumerate()
+        {
+            self.streams.push(Stream {
+                g,
+                fd: Some(fd),
+                splitter: lines::LineSplitter::new(st.max_line),
+                priority,
+                encoder: encoder.clone(),
+                out_fd: i as RawFd + 1,
+            });
         }
-        false
+        if self.ready_regex.is_some() {
+            self.watch = Some(g);
+        }
+    }
+
+    /// The generation whose line matched `--ready log:REGEX`, once per match.
+    pub fn take_ready_match(&mut self) -> Option<u32> {
+        self.matched.take()
     }
 
     /// Whether a pipe is still open (the app or something it started can still write).
@@ -282,7 +296,7 @@ impl Output {
         }
     }
 
-    /// Everything is delivered: both pipes at EOF, nothing queued.
+    /// Everything is delivered: every pipe at EOF, nothing queued.
     pub fn done(&self) -> bool {
         !self.open() && self.pending() == 0
     }
@@ -349,35 +363,45 @@ impl Output {
     fn frame(&mut self, i: usize, n: Option<usize>) {
         let Output {
             streams,
-            encoder,
             buf,
             recs,
-            level_prefix,
+            settings,
             read_buf,
             ready_regex,
-            ready_matched,
+            watch,
+            matched,
             ..
         } = self;
+        let level_prefix = settings.level_prefix;
         let stream = &mut streams[i];
         let default_priority = stream.priority;
+        let encoder = &stream.encoder;
+        let out_fd = stream.out_fd;
         let stamp = match encoder {
             Encoder::Syslog(_) => Some(syslog::Stamp::now()),
             Encoder::Journald(_) | Encoder::Passthrough => None,
         };
+        let watched = *watch == Some(stream.g);
+        let g = stream.g;
         let mut emit = |line: &[u8]| {
-            if !*ready_matched && let Some(re) = ready_regex {
-                *ready_matched = re.is_match(&String::from_utf8_lossy(line));
+            if watched
+                && matched.is_none()
+                && let Some(re) = ready_regex
+                && re.is_match(&String::from_utf8_lossy(line))
+            {
+                *matched = Some(g);
+                *watch = None;
             }
             if let Encoder::Passthrough = encoder {
-                crate::sys::console_line(if i == 0 { 1 } else { 2 }, line);
+                crate::sys::console_line(out_fd, line);
                 return;
             }
             let (priority, message) = match lines::parse_level_prefix(line) {
-                Some((p, rest)) if *level_prefix => (p, rest),
+                Some((p, rest)) if level_prefix => (p, rest),
                 _ => (default_priority, line),
             };
             let start = buf.len();
-            let msg = match (&*encoder, &stamp) {
+            let msg = match (encoder, &stamp) {
                 (Encoder::Journald(h), _) => journald::encode_entry(buf, h, priority, message),
                 (Encoder::Syslog(h), Some(st)) => syslog::encode(buf, h, priority, st, message),
                 (Encoder::Syslog(_), None) => unreachable!("a stamp is taken for syslog"),
@@ -501,8 +525,8 @@ impl Output {
     /// False when the socket is full: the record stays queued until it has room.
     fn send_oversized(&mut self) -> bool {
         let r = self.recs[self.head];
-        let sent = match (&self.encoder, &self.sock) {
-            (Encoder::Journald(_), Some(sock)) => {
+        let sent = match (&self.settings.target, &self.sock) {
+            (Target::Journald(_), Some(sock)) => {
                 // The sealed copy is made once and kept while the socket is full.
                 let memfd = match self.memfd.take() {
                     Some(m) => Ok(m),
@@ -550,34 +574,53 @@ impl Output {
         crate::sys::console_line(2, &self.buf[r.msg..r.msg_end]);
     }
 
+    /// Stops reading generation `g` (its main child and leftovers are gone, or its drain time
+    /// is over): what its pipes hold now is read first, then its partial last lines.
+    pub fn close(&mut self, g: u32) {
+        for i in 0..self.streams.len() {
+            if self.streams[i].g == g && self.streams[i].fd.is_some() {
+                self.take_one(i);
+                if self.streams[i].fd.take().is_some() {
+                    self.frame(i, None);
+                }
+            }
+        }
+        self.flush(Instant::now());
+    }
+
     /// Reads what the pipes hold right now, and no more than that: at most one pipe's
     /// capacity per stream, so a writer that keeps a pipe full cannot keep sigshim here
     /// (or grow its memory). Used when the app's end is seen (a ready line written just before
     /// the exit is read before the exit is handled) and at the very end.
     pub fn take_buffered(&mut self) {
-        for i in 0..2 {
-            let Some(fd) = &self.streams[i].fd else {
-                continue;
-            };
-            // SAFETY: F_GETPIPE_SZ on our own pipe; failure means "not a pipe", then 64 KiB.
-            let cap = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETPIPE_SZ) };
-            let mut left = if cap > 0 { cap as usize } else { 64 * 1024 };
-            while left > 0 {
-                match self.read_once(i) {
-                    Got::Data(n) => {
-                        self.frame(i, Some(n));
-                        left = left.saturating_sub(n);
-                    }
-                    Got::Nothing => break,
-                    Got::End => {
-                        self.streams[i].fd = None;
-                        self.frame(i, None);
-                        break;
-                    }
+        for i in 0..self.streams.len() {
+            self.take_one(i);
+        }
+        self.flush(Instant::now());
+    }
+
+    /// What stream `i` holds now, at most one pipe's capacity.
+    fn take_one(&mut self, i: usize) {
+        let Some(fd) = &self.streams[i].fd else {
+            return;
+        };
+        // SAFETY: F_GETPIPE_SZ on our own pipe; failure means "not a pipe", then 64 KiB.
+        let cap = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETPIPE_SZ) };
+        let mut left = if cap > 0 { cap as usize } else { 64 * 1024 };
+        while left > 0 {
+            match self.read_once(i) {
+                Got::Data(n) => {
+                    self.frame(i, Some(n));
+                    left = left.saturating_sub(n);
+                }
+                Got::Nothing => break,
+                Got::End => {
+                    self.streams[i].fd = None;
+                    self.frame(i, None);
+                    break;
                 }
             }
         }
-        self.flush(Instant::now());
     }
 
     /// At the end: what the pipes hold (bounded, see `take_buffered`), the partial last lines,
@@ -585,9 +628,10 @@ impl Output {
     /// the rest goes to stderr). Reports the fallback count.
     pub fn finish(&mut self, deadline: Instant) {
         self.take_buffered();
-        for i in 0..2 {
-            self.streams[i].fd = None;
-            self.frame(i, None);
+        for i in 0..self.streams.len() {
+            if self.streams[i].fd.take().is_some() {
+                self.frame(i, None);
+            }
         }
         self.flush(Instant::now());
         while self.pending() > 0 {
@@ -631,7 +675,7 @@ impl Output {
                 self.path.display()
             );
         }
-        if !matches!(self.encoder, Encoder::Passthrough) {
+        if !matches!(self.settings.target, Target::Passthrough) {
             info!("{} records sent to {}", self.sent, self.path.display());
         }
     }
