@@ -17,6 +17,7 @@ use std::ffi::OsString;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
@@ -346,8 +347,7 @@ impl Readiness {
         if self.delivery.upstart_expect_stop {
             // Upstart's `expect stop`: the job stops itself when ready, Upstart continues it
             // with SIGCONT (init(5)). The SIGCONT reaches the app too, harmlessly.
-            // SAFETY: kill on our own PID.
-            unsafe { libc::kill(libc::getpid(), libc::SIGSTOP) };
+            let _ = upstart_stop_once();
         }
     }
 
@@ -376,6 +376,22 @@ impl Readiness {
             let _ = std::fs::remove_file(path);
         }
     }
+}
+
+/// Whether sigshim has raised its `expect stop` SIGSTOP (at most once per process).
+static UPSTART_STOPPED: AtomicBool = AtomicBool::new(false);
+
+/// Raises SIGSTOP on sigshim itself for Upstart's `expect stop`, unless it already did. Once
+/// only: Upstart continues a stopped main process only while the job is `spawned`
+/// (job_process_stopped, init/job_process.c); a second SIGSTOP would never be continued.
+/// Returns whether it raised it now (it returns once sigshim has been continued).
+pub fn upstart_stop_once() -> bool {
+    if UPSTART_STOPPED.swap(true, Ordering::SeqCst) {
+        return false;
+    }
+    // SAFETY: kill on our own PID.
+    unsafe { libc::kill(libc::getpid(), libc::SIGSTOP) };
+    true
 }
 
 /// One datagram and the PID of its sender (SCM_CREDENTIALS, which the kernel fills in

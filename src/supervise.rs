@@ -100,6 +100,23 @@ enum Source {
 }
 
 pub fn run(cfg: &Config) -> Result<Exit, Fatal> {
+    let result = supervise(cfg);
+    if cfg.delivery.upstart_expect_stop {
+        // Under `expect stop`, a main process that ends while the job is still `spawned` (the
+        // app died or exited before it was ready, an exec failure, --ready-timeout) leaves a
+        // respawning job `start/running` with no process, for ever: Upstart 1.13 moves
+        // spawned -> running on that exit instead of respawning (job_process_terminated,
+        // init/job_process.c; observed under the real one, tests/upstart.rs). Raising the
+        // SIGSTOP first moves the job to `running` (Upstart answers with SIGCONT); the exit
+        // that follows is then judged as any other: respawn, or stop on a `normal exit`.
+        if notify::upstart_stop_once() {
+            info!("exiting before the app was ready: raised SIGSTOP for Upstart's expect stop");
+        }
+    }
+    result
+}
+
+fn supervise(cfg: &Config) -> Result<Exit, Fatal> {
     let sfd = SignalFd::open()?;
     if cfg.subreaper {
         // Orphaned descendants are re-parented to the nearest subreaper instead of PID 1, so
