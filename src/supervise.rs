@@ -89,6 +89,8 @@ struct Supervisor<'a> {
     readiness: Readiness,
     /// Set when sigshim ends the app itself for a reason the app's outcome would hide.
     exit_override: Option<Exit>,
+    /// The stop schedule was started (a stop request or --ready-timeout).
+    stop_began: bool,
 }
 
 /// Which descriptor a pollfd entry after the signalfd belongs to.
@@ -221,6 +223,7 @@ fn supervise(cfg: &Config) -> Result<Exit, Fatal> {
         output,
         readiness,
         exit_override: None,
+        stop_began: false,
     };
     sup.readiness.started(pid, Instant::now());
     let result = sup.run(&sfd);
@@ -392,7 +395,13 @@ impl Supervisor<'_> {
                 }
             }
             (Phase::Running, Event::Ready) => self.readiness.declare(self.pid),
-            // Readiness after a stop began, or after the app ended, is news to no one.
+            // A ready line the app wrote before it ended, read after sigshim reaped it (the
+            // SIGCHLD and the line arrive in one wake-up and the signal is handled first):
+            // the app did say it, so it counts unless a stop had begun.
+            (Phase::Finishing { .. }, Event::Ready) if !self.stop_began => {
+                self.readiness.declare(self.pid)
+            }
+            // Readiness after a stop began is news to no one.
             (_, Event::Ready) => {}
             (Phase::Running, Event::ReadyTimeout) => {
                 error!(
@@ -443,6 +452,7 @@ impl Supervisor<'_> {
     /// Step 0 of the stop schedule: `action` (the stop request's route), or SIGKILL to the
     /// whole tree when the schedule starts with it.
     fn start_schedule(&mut self, action: Action, now: Instant) {
+        self.stop_began = true;
         if self.schedule.first_signal() == Signal::KILL {
             warn!(
                 "stop schedule starts with SIGKILL: killing pid {} and its descendants",
