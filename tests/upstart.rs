@@ -823,6 +823,49 @@ fn stop_while_waiting_for_readiness() {
     up.assert_nothing_left();
 }
 
+/// `stop` while the job waits for an app that never gets ready: the job's --ready-timeout is
+/// the bound. When it passes, sigshim stops the app (its INT cleanup runs), raises its SIGSTOP
+/// before exiting, Upstart moves on with its stop, and `stop` returns; the goal being stop,
+/// nothing is respawned.
+#[test]
+fn stop_while_waiting_is_bounded_by_the_ready_timeout() {
+    let Some(up) = Upstart::start("stop-never-ready", None) else {
+        return;
+    };
+    let plan = up.app(&["never"]);
+    up.job(JOB, JOB_14);
+    let timeout = job_secs(JOB_14, "--ready-timeout");
+    let t0 = Instant::now();
+    let _start = up.ctl_background(&["start", JOB]);
+    plan.wait_run(1, &up);
+    up.wait_status(JOB, "start/spawned", |s| s.is("start/spawned"));
+    let stop = up.ctl_background(&["stop", JOB]);
+    up.wait_status(JOB, "stop/spawned", |s| s.is("stop/spawned"));
+    let out = up.finish(stop, secs(timeout) + TIMEOUT);
+    let took = t0.elapsed();
+    assert!(
+        took >= secs(timeout - 0.1),
+        "stop returned after {took:?}, before the job's --ready-timeout of {timeout} s"
+    );
+    let st = Status::parse(&String::from_utf8_lossy(&out.stdout));
+    assert!(st.is("stop/waiting"), "{st:?}\n{}", up.context());
+    assert_eq!(plan.marker(1), "clean\n", "{}", up.context());
+    up.wait_console(JOB, "not ready within");
+    assert_eq!(
+        up.kmsg_lines("terminated with status 125").len(),
+        1,
+        "{}",
+        up.context()
+    );
+    assert!(
+        up.kmsg_lines("Sending KILL signal").is_empty(),
+        "{}",
+        up.context()
+    );
+    assert_eq!(plan.runs().len(), 1, "{}", up.context());
+    up.assert_nothing_left();
+}
+
 /// An app that ignores the stop (and leaves a grandchild in its group and one in a session of
 /// its own): sigshim SIGKILLs all of it at its deadline (--kill-after), before Upstart's
 /// `kill timeout` would SIGKILL sigshim; Upstart never sends KILL; nothing is left.
