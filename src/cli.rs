@@ -206,7 +206,8 @@ struct Args {
     #[arg(long, value_name = "N")]
     notify_fd: Option<i32>,
 
-    /// Once ready, stop sigshim itself with SIGSTOP once (for Upstart's `expect stop`).
+    /// Once ready, stop sigshim itself with SIGSTOP once (for Upstart's `expect stop`); if
+    /// sigshim exits before that, it raises the SIGSTOP first, so that Upstart moves on.
     #[arg(long)]
     upstart_expect_stop: bool,
 

@@ -384,8 +384,7 @@ impl Announcer {
     /// (init(5)). Also raised once before an exit that came before readiness, or Upstart never
     /// sees the exit (`machine`, Action::UnblockUpstart).
     pub fn stop_for_upstart(&self) {
-        // SAFETY: kill on our own PID.
-        unsafe { libc::kill(libc::getpid(), libc::SIGSTOP) };
+        upstart_stop_once();
     }
 
     /// The stop sequence began: tell systemd, and make its stop timeout cover `covers`.
@@ -413,6 +412,22 @@ impl Announcer {
             let _ = std::fs::remove_file(path);
         }
     }
+}
+
+/// Whether sigshim has raised its `expect stop` SIGSTOP (at most once per process).
+static UPSTART_STOPPED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Raises SIGSTOP on sigshim itself for Upstart's `expect stop`, unless it already did. Once
+/// only: Upstart continues a stopped main process only while the job is `spawned`
+/// (job_process_stopped, init/job_process.c); a second SIGSTOP would never be continued.
+/// Returns whether it raised it now (it returns once sigshim has been continued).
+pub fn upstart_stop_once() -> bool {
+    if UPSTART_STOPPED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return false;
+    }
+    // SAFETY: kill on our own PID.
+    unsafe { libc::kill(libc::getpid(), libc::SIGSTOP) };
+    true
 }
 
 /// One datagram and the PID of its sender (SCM_CREDENTIALS, which the kernel fills in

@@ -85,6 +85,20 @@ fn log_settings(log: &Log, capture: bool) -> Option<Settings> {
 }
 
 pub fn run(cfg: &Config) -> Result<Exit, Fatal> {
+    let result = supervise(cfg);
+    if cfg.delivery.upstart_expect_stop && crate::notify::upstart_stop_once() {
+        // Under `expect stop`, a main process that ends while the job is still `spawned`
+        // leaves a respawning job `start/running` with no process, for ever: Upstart 1.13
+        // moves spawned -> running on that exit instead of respawning (job_process_terminated,
+        // init/job_process.c; observed under the real one, tests/upstart.rs). The machine
+        // raises the SIGSTOP before any exit it decides (Action::UnblockUpstart); this covers
+        // a set-up that failed before it ran.
+        info!("exiting before the app was ready: raised SIGSTOP for Upstart's expect stop");
+    }
+    result
+}
+
+fn supervise(cfg: &Config) -> Result<Exit, Fatal> {
     // Every signal sigshim will handle starts from its default action. An ignore inherited
     // from the parent would survive: SIGCHLD set to SIG_IGN (it survives exec) makes the
     // kernel reap the app behind sigshim's back, and sigshim would wait for ever. Nothing is

@@ -3,14 +3,13 @@
 //! - real runit, s6, daemontools, supervisord and start-stop-daemon stopping a sigshim-wrapped
 //!   legacy app (traps only SIGINT) the way each of them stops a service (TERM, or TERM+CONT),
 //!   through tests/harness/supervisors.sh, and s6's readiness protocol (notification-fd);
-//! - the job files in upstart/, run by tests/harness/upstart.py (Upstart reproduced from its
-//!   source: exec-line rules, setsid, `expect stop`, the stop signal to the process group,
-//!   `kill timeout`), the 0.6 job's output read back from a private real rsyslogd;
-//! - sigshim's Upstart awareness (deadline warning, default deadline), sigshim as PID 1 of a
-//!   container's PID namespace, and its readiness probes on their own.
+//! - sigshim's Upstart awareness (the deadline warning), sigshim as PID 1 of a container's PID
+//!   namespace, and its readiness probes on their own.
+//!
+//! The job files in upstart/ run under a real Upstart in tests/upstart.rs.
 //!
 //! Every service carries a unique SIGSHIM_TEST_TAG in its environment (supervisors get it through
-//! the run script, Upstart jobs as a start argument), so "nothing is left running" is checked by
+//! the run script), so "nothing is left running" is checked by
 //! looking for that tag in /proc, and a failing test kills what carries it.
 //!
 //! Readiness is checked for order, not time: the app is held at a gate (a FIFO it reads before
@@ -18,17 +17,13 @@
 //! fired (a bounded wait during which it must not appear); after it, it must.
 
 mod support;
-// The daemon API lives next to the harness; included here by path as in tests/logging.rs.
-#[path = "support/daemons.rs"]
-mod daemons;
 
-use daemons::Rsyslog;
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -37,9 +32,6 @@ use std::time::{Duration, Instant};
 use support::*;
 
 const SUPERVISORS_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/harness/supervisors.sh");
-const UPSTART_PY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/harness/upstart.py");
-const JOB_14: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/upstart/legacy-app.conf");
-const JOB_06: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/upstart/legacy-app-0.6.conf");
 
 /// How long a readiness signal must stay away while the app is held at its gate. Anything that
 /// fires at spawn time or on an earlier line fires within milliseconds.
@@ -58,11 +50,6 @@ fn sh_quote(s: &str) -> String {
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
     }
-}
-
-fn write_script(path: &Path, body: &str) {
-    std::fs::write(path, body).expect("write script");
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
 }
 
 fn read(path: &Path) -> String {
@@ -153,19 +140,6 @@ fn held_legacy_app(gate: &Gate, before: &str, marker: &str) -> String {
         sh_quote(probe()),
         sh_quote(marker)
     )
-}
-
-fn python3() -> &'static str {
-    if Path::new("/usr/bin/python3").exists() {
-        "/usr/bin/python3"
-    } else {
-        "python3"
-    }
-}
-
-fn proc_state(pid: i32) -> Option<char> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    s[s.rfind(')')? + 1..].trim_start().chars().next()
 }
 
 fn children_of(parent: i32) -> Vec<i32> {
@@ -512,417 +486,7 @@ fn s6_notification_fd_waits_for_the_app() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Upstart (tests/harness/upstart.py and the job files in upstart/)
-
-/// `upstart.py run ARGS...`: the job runs in the foreground; SIGUSR1 = `stop JOB`.
-fn upstart(args: &[&str]) -> Run {
-    let mut cmd = Command::new(python3());
-    cmd.arg(UPSTART_PY).arg("run").args(args);
-    Run::start(cmd)
-}
-
-/// `upstart.py check ...`: what Upstart would run, as JSON; Err(stderr) if the job is refused.
-fn upstart_check(args: &[&str]) -> Result<serde_json::Value, String> {
-    let out = Command::new(python3())
-        .arg(UPSTART_PY)
-        .arg("check")
-        .args(args)
-        .output()
-        .expect("upstart.py check");
-    if out.status.success() {
-        Ok(serde_json::from_slice(&out.stdout).expect("check prints JSON"))
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
-
-/// N from `... process N`.
-fn process_of(line: &str) -> i32 {
-    line.rsplit(' ')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no PID at the end of {line:?}"))
-}
-
-/// `key=value` from the harness's `result` line.
-fn result_field<'a>(line: &'a str, key: &str) -> &'a str {
-    let prefix = format!("{key}=");
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix(prefix.as_str()))
-        .unwrap_or_else(|| panic!("no {key}= in {line:?}"))
-}
-
-/// The job files as Upstart would read them: the >= 1.4 job is refused by 0.6 (it needs
-/// `kill signal` and `console log`), the 0.6 job is valid under both; both exec sigshim
-/// directly (no shell between Upstart and sigshim), use `expect stop` with
-/// `--upstart-expect-stop`, and give sigshim a deadline well inside Upstart's `kill timeout`.
-#[test]
-fn upstart_job_files_fit_their_upstart() {
-    let refused = upstart_check(&["--version", "0.6.5", JOB_14])
-        .expect_err("Upstart 0.6 must refuse the >= 1.4 job");
-    assert!(refused.contains("Unknown stanza"), "{refused}");
-
-    for (job, versions) in [
-        (JOB_14, &["1.4", "1.13"][..]),
-        (JOB_06, &["0.6.5", "1.13"][..]),
-    ] {
-        for v in versions {
-            let j = upstart_check(&["--version", v, job])
-                .unwrap_or_else(|e| panic!("{job} under Upstart {v}: {e}"));
-            let argv: Vec<&str> = j["argv"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|a| a.as_str().unwrap())
-                .collect();
-            assert_eq!(
-                j["shell"], false,
-                "{job}: Upstart would run a shell: {argv:?}"
-            );
-            assert_eq!(argv[0], "/usr/bin/sigshim", "{job}");
-            assert_eq!(
-                &argv[argv.len() - 2..],
-                ["--", "/usr/local/bin/legacy-app"],
-                "{job}"
-            );
-            assert_eq!(j["expect"], "stop", "{job}");
-            assert!(argv.contains(&"--upstart-expect-stop"), "{job}: {argv:?}");
-            assert_eq!(j["kill_signal"], "TERM", "{job}");
-            let after = argv.iter().position(|a| *a == "--kill-after").unwrap();
-            assert_eq!(argv[after + 1], "4s", "{job}");
-            // sigshim's deadline (4 s) and its default drain bound (2 s) must both fit before
-            // Upstart's SIGKILL, which would hit sigshim only.
-            let timeout = j["kill_timeout"].as_u64().unwrap();
-            assert!(timeout > 4 + 2, "{job}: kill timeout {timeout}");
-            assert_eq!(j["respawn"], true, "{job}");
-            let normal: Vec<&str> = j["normal_exit"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|a| a.as_str().unwrap())
-                .collect();
-            assert_eq!(normal, ["exit:0", "signal:TERM", "signal:INT"], "{job}");
-        }
-    }
-    let j14 = upstart_check(&["--version", "1.4", JOB_14]).unwrap();
-    assert_eq!(j14["console"], "log");
-    let j06 = upstart_check(&["--version", "0.6.5", JOB_06]).unwrap();
-    assert_eq!(j06["console"], "none");
-    let argv06 = j06["argv"].to_string();
-    assert!(argv06.contains("\"--log\",\"syslog\""), "{argv06}");
-}
-
-/// The harness itself follows Upstart's exec-line rules: a plain line is exec'd directly, a
-/// line with shell characters through `/bin/sh -e -c "exec ..."`, which keeps the PID; either
-/// way the job's main process leads its own session and process group.
-#[test]
-fn upstart_harness_exec_lines() {
-    let dir = Scratch::new("upstart-exec");
-    // The probe's `signals` mode blocks every signal before it prints ready, and exits 0 on TERM.
-    for (line, shell) in [
-        (format!("exec {} signals", probe()), false),
-        (format!("exec {} signals $UPSTART_JOB", probe()), true),
-    ] {
-        let job = dir.path("exec-test.conf");
-        std::fs::write(&job, format!("console output\n{line}\n")).unwrap();
-        let j = upstart_check(&[job.to_str().unwrap()]).unwrap();
-        assert_eq!(j["shell"], shell, "{line}: {j}");
-        if shell {
-            assert_eq!(j["argv"][0], "/bin/sh");
-            assert_eq!(j["argv"][3], format!("exec {}", &line["exec ".len()..]));
-        }
-        let mut up = upstart(&["--pass-env", "SIGSHIM_TEST_TAG", job.to_str().unwrap()]);
-        let main = process_of(&up.expect("exec-test start/running, process"));
-        let ready = up.expect_any_order("ready pid=");
-        assert_eq!(
-            field(&ready, "pid"),
-            main,
-            "{line}: not the job's main process"
-        );
-        assert_eq!(field(&ready, "pgid"), main, "{line}: not a group leader");
-        up.signal(libc::SIGUSR1);
-        let sent = up.expect("Sending TERM signal to exec-test main process");
-        assert!(
-            sent.ends_with(&format!("as process group {main}")),
-            "{sent}"
-        );
-        up.expect_any_order("child got 15");
-        let result = up.expect("upstart: result");
-        assert_eq!(result_field(&result, "outcome"), "exit:0", "{result}");
-        assert!(up.wait().success());
-        up.assert_nothing_left();
-    }
-}
-
-/// The >= 1.4 job, paths substituted and nothing else changed: `expect stop` completes only
-/// once the app printed its ready line (sigshim raised SIGSTOP, Upstart sent SIGCONT); `stop`
-/// sends TERM to the job's process group, which holds sigshim alone; the app gets the INT it
-/// traps and cleans up; Upstart never needs its SIGKILL; the console log has the app's lines.
-#[test]
-fn upstart_14_job_ready_and_clean_stop() {
-    let dir = Scratch::new("upstart14");
-    let gate = Gate::new(&dir);
-    let held = dir.path("held");
-    let marker = dir.file("marker");
-    let app = dir.path("legacy-app");
-    // The stand-in for /usr/local/bin/legacy-app: held at the gate before it can print ready.
-    write_script(
-        &app,
-        &format!(
-            "#!/bin/sh\n: > {}\n{}\nexec {} legacy {}\n",
-            sh_quote(held.to_str().unwrap()),
-            gate.shell(),
-            sh_quote(probe()),
-            sh_quote(&marker)
-        ),
-    );
-    let log_dir = dir.path("log");
-    std::fs::create_dir(&log_dir).unwrap();
-    let sub_sigshim = format!("/usr/bin/sigshim={}", sigshim());
-    let sub_app = format!("/usr/local/bin/legacy-app={}", app.display());
-    let mut up = upstart(&[
-        "--version",
-        "1.4",
-        "--log-dir",
-        log_dir.to_str().unwrap(),
-        "--substitute",
-        &sub_sigshim,
-        "--substitute",
-        &sub_app,
-        "--pass-env",
-        "SIGSHIM_TEST_TAG",
-        JOB_14,
-    ]);
-    let main = process_of(&up.expect("legacy-app start/spawned, process"));
-    // Upstart's main process is sigshim itself: no shell, no adoption of the app.
-    let exe = std::fs::read_link(format!("/proc/{main}/exe")).unwrap();
-    assert_eq!(
-        exe,
-        std::fs::canonicalize(sigshim()).unwrap(),
-        "the job's main process is not sigshim"
-    );
-    wait_file(&held);
-    assert!(
-        up.try_expect("start/running", HELD).is_none(),
-        "the job was started before the app could be ready\n{}",
-        up.seen.join("\n")
-    );
-    gate.open();
-    let running = up.expect("legacy-app start/running, process");
-    assert_eq!(process_of(&running), main);
-    for needle in [
-        "main process (MAIN) stopped by STOP signal",
-        "main process (MAIN) continued with CONT",
-    ] {
-        let needle = needle.replace("MAIN", &main.to_string());
-        assert!(
-            up.seen.iter().any(|l| l.contains(&needle)),
-            "no {needle:?} in {:?}",
-            up.seen
-        );
-    }
-    let log = log_dir.join("legacy-app.log");
-    let log_text = || read(&log).replace('\r', "");
-    assert!(
-        eventually(TIMEOUT, || log_text().contains("ready pid=")),
-        "the app's ready line is not in the console log: {:?}",
-        log_text()
-    );
-    assert!(
-        eventually(TIMEOUT, || proc_state(main) != Some('T')),
-        "sigshim was left stopped"
-    );
-
-    up.signal(libc::SIGUSR1);
-    let sent = up.expect("Sending TERM signal to legacy-app main process");
-    assert!(
-        sent.ends_with(&format!("as process group {main}")),
-        "{sent}"
-    );
-    let result = up.expect("upstart: result");
-    assert_eq!(result_field(&result, "outcome"), "exit:0", "{result}");
-    assert_eq!(result_field(&result, "sigkill"), "no", "{result}");
-    assert!(up.wait().success(), "{}", up.stderr());
-    assert_eq!(read(Path::new(&marker)), "clean\n");
-    let text = log_text();
-    let after = text.split_once("ready pid=").map(|x| x.1).unwrap_or("");
-    assert!(
-        after.contains("cleanup\n") && after.contains("clean-exit\n"),
-        "console log:\n{text}"
-    );
-    up.assert_nothing_left();
-}
-
-/// The >= 1.4 job's `respawn` and `normal exit 0 TERM INT` see the app's own outcome through
-/// sigshim: the app killed outright (a crash) is respawned; the app choosing to exit 0 (here on
-/// an INT sent to it directly, not through `stop`) ends the job without a respawn.
-#[test]
-fn upstart_14_job_respawns_a_crash_not_a_clean_exit() {
-    let dir = Scratch::new("upstart14-respawn");
-    let marker = dir.file("marker");
-    let app = dir.path("legacy-app");
-    write_script(
-        &app,
-        &format!(
-            "#!/bin/sh\nexec {} legacy {}\n",
-            sh_quote(probe()),
-            sh_quote(&marker)
-        ),
-    );
-    let log_dir = dir.path("log");
-    std::fs::create_dir(&log_dir).unwrap();
-    let sub_sigshim = format!("/usr/bin/sigshim={}", sigshim());
-    let sub_app = format!("/usr/local/bin/legacy-app={}", app.display());
-    let mut up = upstart(&[
-        "--version",
-        "1.4",
-        "--log-dir",
-        log_dir.to_str().unwrap(),
-        "--substitute",
-        &sub_sigshim,
-        "--substitute",
-        &sub_app,
-        "--pass-env",
-        "SIGSHIM_TEST_TAG",
-        JOB_14,
-    ]);
-    // The app is sigshim's only child.
-    let app_of = |main: i32| {
-        eventually_value(TIMEOUT, || {
-            let c = children_of(main);
-            if c.len() == 1 { Ok(c[0]) } else { Err(c) }
-        })
-        .unwrap_or_else(|c| panic!("sigshim {main} has children {c:?}"))
-    };
-    let first = process_of(&up.expect("legacy-app start/running, process"));
-    kill(app_of(first), libc::SIGKILL);
-    let killed = up.expect(&format!("main process ({first}) killed by"));
-    assert!(killed.ends_with("killed by KILL signal"), "{killed}");
-    up.expect("legacy-app main process ended, respawning");
-    let second = process_of(&up.expect("legacy-app start/running, process"));
-    assert_ne!(first, second);
-    kill(app_of(second), libc::SIGINT);
-    up.expect(&format!("main process ({second}) exited normally"));
-    let result = up.expect("upstart: result");
-    assert_eq!(result_field(&result, "outcome"), "exit:0", "{result}");
-    assert_eq!(result_field(&result, "respawns"), "1", "{result}");
-    assert!(up.wait().success(), "{}", up.stderr());
-    assert_eq!(read(Path::new(&marker)), "clean\n");
-    up.assert_nothing_left();
-}
-
-/// The 0.6 job (no `kill signal`, no `console log`): TERM, always, to the group; sigshim
-/// translates it and sends the app's lines to syslog: here a private real rsyslogd, whose
-/// socket is substituted for /dev/log.
-#[test]
-fn upstart_06_job_logs_to_syslog_and_stops_cleanly() {
-    let Some(rsyslog) = Rsyslog::start("upstart06") else {
-        return;
-    };
-    let dir = Scratch::new("upstart06");
-    let marker = dir.file("marker");
-    let app = dir.path("legacy-app");
-    write_script(
-        &app,
-        &format!(
-            "#!/bin/sh\nexec {} legacy {}\n",
-            sh_quote(probe()),
-            sh_quote(&marker)
-        ),
-    );
-    let sub_sigshim = format!("/usr/bin/sigshim={}", sigshim());
-    let sub_app = format!("/usr/local/bin/legacy-app={}", app.display());
-    let sub_log = format!("/dev/log={}", rsyslog.socket_str());
-    let mut up = upstart(&[
-        "--version",
-        "0.6.5",
-        "--job-name",
-        "legacy-app",
-        "--substitute",
-        &sub_sigshim,
-        "--substitute",
-        &sub_app,
-        "--substitute",
-        &sub_log,
-        "--pass-env",
-        "SIGSHIM_TEST_TAG",
-        JOB_06,
-    ]);
-    let main = process_of(&up.expect("legacy-app start/spawned, process"));
-    up.expect("legacy-app start/running, process");
-    let records = rsyslog.wait_records(TIMEOUT, |r| {
-        r.iter().any(|r| r.msg_lossy().contains("ready pid="))
-    });
-    let ready = records
-        .iter()
-        .find(|r| r.msg_lossy().contains("ready pid="))
-        .unwrap();
-    let app_pid = field(&ready.msg_lossy(), "pid");
-
-    up.signal(libc::SIGUSR1);
-    let sent = up.expect("Sending TERM signal to legacy-app main process");
-    assert!(
-        sent.ends_with(&format!("as process group {main}")),
-        "{sent}"
-    );
-    let result = up.expect("upstart: result");
-    assert_eq!(result_field(&result, "outcome"), "exit:0", "{result}");
-    assert_eq!(result_field(&result, "sigkill"), "no", "{result}");
-    assert!(up.wait().success(), "{}", up.stderr());
-    assert_eq!(read(Path::new(&marker)), "clean\n");
-
-    rsyslog.barrier();
-    let app_records: Vec<_> = rsyslog
-        .records()
-        .into_iter()
-        .filter(|r| r.programname == "legacy-app")
-        .collect();
-    let messages: Vec<String> = app_records
-        .iter()
-        .map(|r| String::from_utf8_lossy(r.message_3164()).into_owned())
-        .collect();
-    assert_eq!(messages.len(), 3, "{messages:?}");
-    assert!(messages[0].starts_with("ready pid="), "{messages:?}");
-    assert_eq!(&messages[1..], ["cleanup", "clean-exit"]);
-    for r in &app_records {
-        assert_eq!(r.pid, app_pid.to_string(), "{r:?}");
-        assert_eq!(r.facility, "daemon", "{r:?}");
-        assert_eq!(r.severity, "info", "{r:?}");
-    }
-    up.assert_nothing_left();
-}
-
-/// Under Upstart and without --kill-after, sigshim's deadline is 4 s: an app that ignores the
-/// stop is SIGKILLed by sigshim (with everything it started) before Upstart's own default
-/// `kill timeout` (5 s) would have to kill sigshim.
-#[test]
-fn upstart_default_deadline_beats_the_kill_timeout() {
-    let dir = Scratch::new("upstart-deadline");
-    let job = dir.path("stubborn.conf");
-    std::fs::write(
-        &job,
-        format!(
-            "# no kill timeout: Upstart's default, 5 s\nconsole output\nexec {} --log inherit -- {} ignore-stop\n",
-            sigshim(),
-            probe()
-        ),
-    )
-    .unwrap();
-    let mut up = upstart(&["--pass-env", "SIGSHIM_TEST_TAG", job.to_str().unwrap()]);
-    up.expect("stubborn start/running, process");
-    up.expect_any_order("grandchildren group=");
-    up.signal(libc::SIGUSR1);
-    let result = up.expect("upstart: result");
-    let ms: u64 = result_field(&result, "stop_ms").parse().unwrap();
-    assert_eq!(result_field(&result, "sigkill"), "no", "{result}");
-    assert_eq!(result_field(&result, "outcome"), "signal:KILL", "{result}");
-    assert!(
-        (3500..5000).contains(&ms),
-        "sigshim's default deadline under Upstart should be 4 s; the stop took {ms} ms"
-    );
-    assert!(up.wait().success());
-    up.assert_nothing_left();
-}
+// Upstart awareness (sigshim alone; the upstart/ jobs under a real Upstart are in tests/upstart.rs)
 
 /// With UPSTART_JOB set, a deadline of 5 s or more cannot fit in Upstart's default kill timeout:
 /// sigshim says so once at start; 3 s, the default, or no Upstart at all: nothing.
