@@ -124,6 +124,30 @@ struct Args {
     #[arg(long, value_name = "MODE", value_parser = ["stop-start", "overlap"])]
     restart_mode: Option<String>,
 
+    /// Run CMD (with sh -c) when the app has started. Its environment says what happened:
+    /// SIGSHIM_EVENT, SIGSHIM_GENERATION, SIGSHIM_APP_PID, SIGSHIM_PROGRAM.
+    #[arg(long, value_name = "CMD")]
+    on_start: Option<OsString>,
+
+    /// Run CMD when a restart (--restart-on) has started the next generation.
+    #[arg(long, value_name = "CMD")]
+    on_restart: Option<OsString>,
+
+    /// Run CMD before sigshim exits, with SERVICE_RESULT, EXIT_CODE and EXIT_STATUS as
+    /// systemd's ExecStopPost= gets them, and SIGSHIM_REASON (exited, stopped, not-ready,
+    /// not-started); sigshim waits for it, at most --hook-timeout.
+    #[arg(long, value_name = "CMD")]
+    on_exit: Option<OsString>,
+
+    /// How long a hook may run before it is killed (default 10s). A hook never changes
+    /// sigshim's exit status and never outlives it.
+    #[arg(long, value_name = "DURATION")]
+    hook_timeout: Option<String>,
+
+    /// Run hooks as the caller, not as --user.
+    #[arg(long)]
+    hooks_as_caller: bool,
+
     /// On a terminal, keep its foreground instead of handing it to the app (which is then
     /// stopped by SIGTTIN the moment it reads the terminal).
     #[arg(long)]
@@ -263,6 +287,16 @@ pub struct Log {
     pub drain_timeout: Duration,
 }
 
+/// `--on-start`, `--on-restart`, `--on-exit` and how they run.
+#[derive(Clone, Debug, Default)]
+pub struct Hooks {
+    pub start: Option<OsString>,
+    pub restart: Option<OsString>,
+    pub exit: Option<OsString>,
+    pub timeout: Duration,
+    pub as_caller: bool,
+}
+
 /// Everything the rest of sigshim needs, validated: plain data. What depends on the
 /// environment (which init is above, whether the log sockets exist) is decided at set-up.
 #[derive(Debug)]
@@ -277,6 +311,7 @@ pub struct Config {
     pub stdout_pty: bool,
     /// `--restart-mode`, when `--restart-on` is given.
     pub restart_mode: Option<crate::machine::RestartMode>,
+    pub hooks: Hooks,
     pub policy: Policy,
     pub log: Log,
     pub ready: crate::notify::Mode,
@@ -391,6 +426,9 @@ fn validate(a: Args) -> Result<Config, String> {
     if a.command[0].is_empty() {
         return Err("PROGRAM is empty".into());
     }
+    if a.on_restart.is_some() && signals.restart_on.is_none() {
+        return Err("--on-restart: restarts need --restart-on SIG".into());
+    }
     let restart_mode = match (&signals.restart_on, a.restart_mode.as_deref()) {
         (None, Some(_)) => {
             return Err("--restart-mode: restarts need --restart-on SIG".into());
@@ -436,6 +474,16 @@ fn validate(a: Args) -> Result<Config, String> {
         keep_terminal: a.keep_terminal,
         stdout_pty: a.stdout_pty,
         restart_mode,
+        hooks: Hooks {
+            start: a.on_start.clone(),
+            restart: a.on_restart.clone(),
+            exit: a.on_exit.clone(),
+            timeout: match a.hook_timeout.as_deref() {
+                Some(d) => duration("--hook-timeout", d)?,
+                None => Duration::from_secs(10),
+            },
+            as_caller: a.hooks_as_caller,
+        },
         policy: Policy {
             code_on_signal: a.exit_code_on_signal,
             success: a.success_exit.iter().map(|&n| i32::from(n)).collect(),

@@ -331,7 +331,8 @@ pub enum Note {
 pub enum Hook {
     Start(Gen),
     Restart(Gen),
-    Exit(Ending),
+    /// How the app's life ended, and what sigshim exits with.
+    Exit(Ending, Exit),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1385,7 +1386,7 @@ fn finish(
         a.push(Action::UnblockUpstart);
     }
     if let Some(bound) = r.exit_hook {
-        a.push(Action::RunHook(Hook::Exit(ending)));
+        a.push(Action::RunHook(Hook::Exit(ending, exit)));
         return State::Hooking {
             exit,
             until: now.checked_add(bound).unwrap_or(now),
@@ -2440,9 +2441,10 @@ mod tests {
         let (s, a) = step(s, Event::OutputClosed, t0, &r);
         assert_eq!(
             a,
-            [Action::RunHook(Hook::Exit(Ending::Exited(
-                ChildEnd::Exited(3)
-            )))]
+            [Action::RunHook(Hook::Exit(
+                Ending::Exited(ChildEnd::Exited(3)),
+                Exit::Code(3)
+            ))]
         );
         assert_eq!(deadline(&s), Some((t0 + MS(1000), Timer::Hook)));
         assert_eq!(
@@ -2470,7 +2472,10 @@ mod tests {
                 ),
             ],
         );
-        assert!(a.contains(&Action::RunHook(Hook::Exit(Ending::NotStarted(127)))));
+        assert!(a.contains(&Action::RunHook(Hook::Exit(
+            Ending::NotStarted(127),
+            Exit::Code(127)
+        ))));
     }
 
     /// The transitions the scenarios above do not walk, one line each.

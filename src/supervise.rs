@@ -201,6 +201,7 @@ fn supervise(cfg: &Config) -> Result<Exit, Fatal> {
         Some(_) => Some(new_pipes(cfg.stdout_pty)?),
         None => None,
     };
+    let hooks = Hooks::new(cfg, settings.as_ref());
     let output = settings.as_ref().map(|s| Output::new(s, ready_regex));
     let rules = Rules {
         ready_on_spawn: detector.on_spawn(),
@@ -212,8 +213,13 @@ fn supervise(cfg: &Config) -> Result<Exit, Fatal> {
         upstart_expect_stop: cfg.delivery.upstart_expect_stop,
         terminal,
         restart: cfg.restart_mode,
-        start_hooks: false,
-        exit_hook: None,
+        start_hooks: hooks.any_start(),
+        // The hook's own sigshim kills it at the timeout; a second more lets that end show.
+        exit_hook: cfg
+            .hooks
+            .exit
+            .as_ref()
+            .map(|_| cfg.hooks.timeout + Duration::from_secs(1)),
     };
     let mut ex = Executor {
         cfg,
@@ -234,6 +240,7 @@ fn supervise(cfg: &Config) -> Result<Exit, Fatal> {
         exit: None,
         reserve,
         tty,
+        hooks,
         owners: HashMap::new(),
     };
     ex.events.push_back(Event::Start);
@@ -292,10 +299,139 @@ struct Executor<'a> {
     reserve: Vec<OwnedFd>,
     /// The controlling terminal when its foreground was handed to the app.
     tty: Option<i32>,
+    hooks: Hooks,
     /// Which generation each descendant belongs to, by (PID, start time), learnt scan by
     /// scan: by process group, else by parent. Used to wind an old generation down without
     /// touching the new one's processes.
     owners: HashMap<(i32, u64), Gen>,
+}
+
+/// sigshim's own hooks (`--on-start`, `--on-restart`, `--on-exit`). Each runs under a sigshim
+/// of its own (this binary again): `sh -c CMD` with the hook timeout as its kill deadline, its
+/// output sent where the app's goes under the identifier TAG-hook, as the `--user` identity
+/// unless `--hooks-as-caller`. So a hook is bounded, logged and dropped in privileges by the
+/// same code as the app, and it dies with sigshim (the parent-death signal).
+struct Hooks {
+    exe: std::path::PathBuf,
+    /// The options every hook's sigshim gets.
+    base: Vec<std::ffi::OsString>,
+    cfg: crate::cli::Hooks,
+    /// Hooks running, each the leader of its own process group.
+    live: Vec<i32>,
+    /// The exit hook, which sigshim waits for.
+    exit_pid: Option<i32>,
+}
+
+impl Hooks {
+    fn new(cfg: &Config, settings: Option<&Settings>) -> Hooks {
+        let mut base: Vec<std::ffi::OsString> = Vec::new();
+        match settings.map(|s| &s.target) {
+            Some(Target::Journald(p)) => {
+                base.extend(["--log".into(), "journald".into(), "--journal-socket".into()]);
+                base.push(p.clone().into_os_string());
+            }
+            Some(Target::Syslog(p, format)) => {
+                base.extend(["--log".into(), "syslog".into(), "--syslog-socket".into()]);
+                base.push(p.clone().into_os_string());
+                base.push("--syslog-format".into());
+                base.push(match format {
+                    crate::output::syslog::Format::Rfc3164 => "rfc3164".into(),
+                    crate::output::syslog::Format::Rfc5424 => "rfc5424".into(),
+                });
+            }
+            _ => base.extend(["--log".into(), "inherit".into()]),
+        }
+        let mut tag = cfg.log.tag.clone();
+        tag.extend_from_slice(b"-hook");
+        base.push("--tag".into());
+        base.push(std::os::unix::ffi::OsStringExt::from_vec(tag));
+        if let Some(f) = crate::output::syslog::facility_name(cfg.log.facility) {
+            base.extend(["--facility".into(), f.into()]);
+        }
+        base.push("--kill-after".into());
+        base.push(format!("{}ms", cfg.hooks.timeout.as_millis().max(1)).into());
+        if let Some(u) = cfg.user.as_deref()
+            && !cfg.hooks.as_caller
+        {
+            base.extend(["--user".into(), u.into()]);
+        }
+        if cfg.no_new_privs {
+            base.push("--no-new-privs".into());
+        }
+        base.extend([
+            "--keep-terminal".into(),
+            "--".into(),
+            "sh".into(),
+            "-c".into(),
+        ]);
+        Hooks {
+            exe: std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into()),
+            base,
+            cfg: cfg.hooks.clone(),
+            live: Vec::new(),
+            exit_pid: None,
+        }
+    }
+
+    fn any_start(&self) -> bool {
+        self.cfg.start.is_some() || self.cfg.restart.is_some()
+    }
+}
+
+/// The environment a hook hears what happened by: systemd's ExecStopPost= vocabulary where it
+/// applies (SERVICE_RESULT, EXIT_CODE, EXIT_STATUS), sigshim's own names for the rest.
+fn hook_env(
+    hook: machine::Hook,
+    pid: i32,
+    g: Gen,
+    program: &std::ffi::OsStr,
+) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+    use machine::{Ending, Hook};
+    let mut env: Vec<(std::ffi::OsString, std::ffi::OsString)> = Vec::new();
+    let mut set = |k: &str, v: String| env.push((k.into(), v.into()));
+    let event = match hook {
+        Hook::Start(_) => "start",
+        Hook::Restart(_) => "restart",
+        Hook::Exit(..) => "exit",
+    };
+    set("SIGSHIM_EVENT", event.into());
+    set("SIGSHIM_GENERATION", g.to_string());
+    if pid > 0 {
+        set("SIGSHIM_APP_PID", pid.to_string());
+    }
+    set("SIGSHIM_PROGRAM", program.to_string_lossy().into_owned());
+    if let Hook::Exit(ending, exit) = hook {
+        let (reason, end) = match ending {
+            Ending::Exited(e) => ("exited", Some(e)),
+            Ending::Stopped(e) => ("stopped", Some(e)),
+            Ending::NotReady(e) => ("not-ready", Some(e)),
+            Ending::NotStarted(_) => ("not-started", None),
+        };
+        set("SIGSHIM_REASON", reason.into());
+        let (result, code, status) = match (ending, end) {
+            (Ending::NotStarted(c), _) => ("exit-code", "exited", c.to_string()),
+            (Ending::NotReady(_), _) => ("timeout", "exited", exit::INTERNAL.to_string()),
+            (_, Some(ChildEnd::Exited(0))) => ("success", "exited", "0".into()),
+            (_, Some(ChildEnd::Exited(c))) => ("exit-code", "exited", c.to_string()),
+            (_, Some(ChildEnd::Killed(s))) => {
+                let name = s.to_string();
+                let name = name.strip_prefix("SIG").unwrap_or(&name).to_string();
+                ("signal", "killed", name)
+            }
+            (_, None) => ("exit-code", "exited", String::new()),
+        };
+        set("SERVICE_RESULT", result.into());
+        set("EXIT_CODE", code.into());
+        set("EXIT_STATUS", status);
+        set(
+            "SIGSHIM_EXIT",
+            match exit {
+                Exit::Code(c) => c.to_string(),
+                Exit::Signal(s) => s.to_string(),
+            },
+        );
+    }
+    env
 }
 
 /// A generation's output channels. A pty that cannot be had is said once per run.
@@ -511,7 +647,13 @@ impl Executor<'_> {
                 self.check_output();
             }
             Action::UnblockUpstart => self.announcer.stop_for_upstart(),
-            Action::RunHook(_) | Action::KillHook => {}
+            Action::RunHook(hook) => self.run_hook(hook),
+            Action::KillHook => {
+                if let Some(pid) = self.hooks.exit_pid {
+                    // SAFETY: kill on the process group of our unreaped hook.
+                    unsafe { libc::kill(-pid, libc::SIGKILL) };
+                }
+            }
             Action::Note(n) => self.note(n),
             Action::Exit(exit) => {
                 if let Some(o) = self.output.as_mut() {
@@ -626,6 +768,74 @@ impl Executor<'_> {
         Ok(pid)
     }
 
+    /// Starts a hook (a sigshim of its own in front of `sh -c CMD`) if one is configured.
+    fn run_hook(&mut self, hook: machine::Hook) {
+        let cmd = match hook {
+            machine::Hook::Start(_) => self.hooks.cfg.start.clone(),
+            machine::Hook::Restart(_) => self.hooks.cfg.restart.clone(),
+            machine::Hook::Exit(..) => self.hooks.cfg.exit.clone(),
+        };
+        let Some(cmd) = cmd else {
+            if matches!(hook, machine::Hook::Exit(..)) {
+                self.events.push_back(Event::HookDone);
+            }
+            return;
+        };
+        let g = match hook {
+            machine::Hook::Start(g) | machine::Hook::Restart(g) => g,
+            machine::Hook::Exit(..) => self.cur,
+        };
+        let mut command = vec![self.hooks.exe.clone().into_os_string()];
+        command.extend(self.hooks.base.iter().cloned());
+        command.push(cmd);
+        let env_set = hook_env(hook, self.pid_of(g), g, &self.cfg.command[0]);
+        // What is the app's and not the hook's: its readiness channel and the init's
+        // variables, which would make the hook's sigshim talk to the init.
+        let env_remove: Vec<std::ffi::OsString> = [
+            "NOTIFY_SOCKET",
+            "LISTEN_PID",
+            "LISTEN_FDS",
+            "LISTEN_FDNAMES",
+            "LISTEN_PIDFDID",
+            "WATCHDOG_PID",
+            "WATCHDOG_USEC",
+            "UPSTART_JOB",
+            "UPSTART_INSTANCE",
+        ]
+        .into_iter()
+        .map(Into::into)
+        .collect();
+        let spawned = child::prepare(&child::Spec {
+            command: &command,
+            ignore: &[],
+            pdeathsig: Signal::KILL,
+            stdout: None,
+            stderr: None,
+            env_set: &env_set,
+            env_remove: &env_remove,
+            extra_fds: &[],
+            user: None,
+            no_new_privs: false,
+            terminal: None,
+        })
+        .and_then(|mut p| p.spawn());
+        match spawned {
+            Ok(pid) => {
+                debug!("hook {cmd:?} runs as pid {pid}", cmd = self.hooks.exe);
+                self.hooks.live.push(pid);
+                if matches!(hook, machine::Hook::Exit(..)) {
+                    self.hooks.exit_pid = Some(pid);
+                }
+            }
+            Err(e) => {
+                warn!("cannot run the hook: {}", e.message);
+                if matches!(hook, machine::Hook::Exit(..)) {
+                    self.events.push_back(Event::HookDone);
+                }
+            }
+        }
+    }
+
     /// Tells the machine, once it asked, that every capture pipe is at EOF and every record
     /// is delivered.
     fn check_output(&mut self) {
@@ -707,8 +917,21 @@ impl Executor<'_> {
                 owners.insert((p.pid, p.start), o);
             }
         }
+        // A hook's sigshim and everything under it are not the app's.
+        let mut hooks: Vec<i32> = self.hooks.live.clone();
+        let mut grew = true;
+        while grew {
+            grew = false;
+            for p in &all {
+                if hooks.contains(&p.ppid) && !hooks.contains(&p.pid) {
+                    hooks.push(p.pid);
+                    grew = true;
+                }
+            }
+        }
         let picked = all
             .into_iter()
+            .filter(|p| !hooks.contains(&p.pid))
             .filter(|p| match g {
                 None => true,
                 Some(g) => owners.get(&(p.pid, p.start)) == Some(&g),
@@ -801,6 +1024,13 @@ impl Executor<'_> {
                         self.gens[i].reaped = true;
                         ended.push((self.gens[i].g, end));
                     }
+                    _ if self.hooks.live.contains(&r) => {
+                        self.hooks.live.retain(|&h| h != r);
+                        if self.hooks.exit_pid == Some(r) {
+                            self.events.push_back(Event::HookDone);
+                        }
+                        debug!("hook pid {r} ended");
+                    }
                     _ => debug!("reaped orphaned descendant {r}"),
                 }
                 continue;
@@ -811,6 +1041,8 @@ impl Executor<'_> {
             // 0: children remain, none has ended; ECHILD: no children at all.
             break r == 0;
         };
+        // A hook still running is not the app's: it does not hold the app's end up.
+        let remain = remain && (self.hooks.live.is_empty() || !self.tree(None).is_empty());
         if !ended.is_empty() {
             // A line an app wrote just before it ended (its ready line, say) is read before
             // its end is handled.

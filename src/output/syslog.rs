@@ -76,6 +76,14 @@ pub fn parse_facility(s: &str) -> Option<u8> {
     lookup(&FACILITIES, s)
 }
 
+/// The name of facility `code` (what `--facility` accepts).
+pub fn facility_name(code: u8) -> Option<&'static str> {
+    FACILITIES
+        .iter()
+        .find(|&&(_, c)| c == code)
+        .map(|&(n, _)| n)
+}
+
 /// Parses a priority (severity) name (`emerg alert crit err|error warning|warn notice info debug`,
 /// case-insensitive) or a single digit 0..=7. `None` for anything else.
 pub fn parse_priority(s: &str) -> Option<u8> {
