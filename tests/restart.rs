@@ -1,0 +1,434 @@
+//! Restarts (`--restart-on`, both modes) and lifecycle hooks (issue 14), against the real
+//! binary. The app is the legacy probe: it prints `ready pid=N`, cleans up on INT.
+//!
+//! Hooks write their environment to a file the test reads; a hook's output goes to the log
+//! destination under TAG-hook (checked against a real rsyslogd).
+
+#[path = "support/daemons.rs"]
+mod daemons;
+mod support;
+
+use daemons::Rsyslog;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Command;
+use std::time::Duration;
+use support::*;
+
+fn legacy_flags(mode: &str) -> Vec<String> {
+    [
+        "--log",
+        "inherit",
+        "--ready",
+        "log:^ready",
+        "--stop-signal",
+        "INT",
+        "--kill-after",
+        "5s",
+        "--restart-on",
+        "USR1",
+        "--restart-mode",
+        mode,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+fn start(flags: &[String], app: &[&str]) -> Run {
+    let mut cmd = Command::new(sigshim());
+    cmd.args(flags).arg("--").args(app);
+    Run::start(cmd)
+}
+
+/// Stop-then-start: the app is stopped by the full schedule (its cleanup runs), then started
+/// again; sigshim keeps its PID; each generation is announced ready; a stop after that
+/// stops the new one.
+#[test]
+fn stop_then_start() {
+    let mut run = start(&legacy_flags("stop-start"), &[probe(), "legacy"]);
+    let first = field(&run.expect("ready pid="), "pid");
+    run.signal(libc::SIGUSR1);
+    // The old one's cleanup comes before the new one starts.
+    run.expect("cleanup");
+    run.expect("clean-exit");
+    let second = field(&run.expect("ready pid="), "pid");
+    assert_ne!(first, second);
+    assert!(is_zombie_or_gone(first));
+    run.signal(libc::SIGUSR1);
+    run.expect("cleanup");
+    let third = field(&run.expect("ready pid="), "pid");
+    assert_ne!(second, third);
+    run.signal(libc::SIGTERM);
+    run.expect("cleanup");
+    let st = run.wait();
+    assert_eq!(st.code(), Some(0), "{}", run.stderr());
+    run.assert_nothing_left();
+}
+
+/// Overlap: the new generation starts beside the old one, and only once it is ready is the
+/// old one stopped (its cleanup comes after the new one's ready line).
+#[test]
+fn overlap() {
+    let mut flags = legacy_flags("overlap");
+    flags.push("-v".into());
+    let mut run = start(&flags, &[probe(), "legacy"]);
+    let first = field(&run.expect("ready pid="), "pid");
+    run.signal(libc::SIGUSR1);
+    let second = field(&run.expect("ready pid="), "pid");
+    assert_ne!(first, second);
+    // The old one was still running when the new one became ready.
+    run.expect("cleanup");
+    assert!(eventually(TIMEOUT, || is_zombie_or_gone(first)));
+    assert!(!is_zombie_or_gone(second));
+    assert!(
+        eventually(TIMEOUT, || run
+            .stderr()
+            .contains(&format!("stopping generation 1 (pid {first})"))),
+        "{}",
+        run.stderr()
+    );
+    run.signal(libc::SIGTERM);
+    run.expect("cleanup");
+    assert_eq!(run.wait().code(), Some(0), "{}", run.stderr());
+    run.assert_nothing_left();
+}
+
+/// Overlap: a new generation that fails before it is ready is killed, the running one keeps
+/// serving (and restarts again later); a stop request during a restart stops everything.
+#[test]
+fn overlap_failure_keeps_the_old_one() {
+    let mut flags = legacy_flags("overlap");
+    flags.push("-v".into());
+    // Generation 2 dies at once; every other one is the legacy app.
+    let app = format!(
+        "if [ \"$SIGSHIM_GENERATION\" = 2 ]; then echo broken; exit 1; fi; exec {} legacy",
+        probe()
+    );
+    let mut run = start(&flags, &["sh", "-c", &app]);
+    let first = field(&run.expect("ready pid="), "pid");
+    run.signal(libc::SIGUSR1);
+    run.expect("broken");
+    assert!(
+        eventually(TIMEOUT, || run
+            .stderr()
+            .contains("failed before it was ready")),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        !is_zombie_or_gone(first),
+        "the serving generation was stopped"
+    );
+    run.signal(libc::SIGUSR1);
+    let third = field(&run.expect("ready pid="), "pid");
+    run.expect("cleanup");
+    assert!(eventually(TIMEOUT, || is_zombie_or_gone(first)));
+    // A restart, then a stop before the new one is ready: everything stops.
+    run.signal(libc::SIGUSR1);
+    run.signal(libc::SIGTERM);
+    let st = run.wait();
+    assert!(is_zombie_or_gone(third));
+    assert_eq!(st.code(), Some(0), "{st:?}\n{}", run.stderr());
+    run.assert_nothing_left();
+}
+
+/// Stop-then-start: a next generation that cannot be started ends sigshim with that
+/// outcome (126), so that the init's own restart policy takes over.
+#[test]
+fn stop_then_start_failure_ends_sigshim() {
+    let dir = Scratch::new("restart-fail");
+    let app = dir.path("app");
+    std::fs::write(&app, format!("#!/bin/sh\nexec {} legacy\n", probe())).unwrap();
+    set_mode(&app, 0o755);
+    let mut run = start(&legacy_flags("stop-start"), &[app.to_str().unwrap()]);
+    run.expect("ready pid=");
+    set_mode(&app, 0o644);
+    run.signal(libc::SIGUSR1);
+    run.expect("clean-exit");
+    let st = run.wait();
+    assert_eq!(st.code(), Some(126), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("sigshim: fatal: cannot exec"),
+        "{}",
+        run.stderr()
+    );
+    run.assert_nothing_left();
+}
+
+fn set_mode(p: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A hook's view: its environment as KEY=VALUE lines, written by the hook to `file`.
+fn env_dump(file: &str) -> String {
+    // Written whole, then renamed: the test never reads half a file.
+    format!(
+        "env | grep -E '^(SIGSHIM_|SERVICE_RESULT|EXIT_CODE|EXIT_STATUS)' | sort > {file}.tmp && mv {file}.tmp {file}"
+    )
+}
+
+fn read_env(file: &std::path::Path) -> Vec<String> {
+    assert!(
+        eventually(TIMEOUT, || file.exists()),
+        "the hook wrote nothing to {}",
+        file.display()
+    );
+    std::fs::read_to_string(file)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+fn has(env: &[String], kv: &str) {
+    assert!(env.iter().any(|l| l == kv), "no {kv} in {env:?}");
+}
+
+/// The exit hook's environment for each way the app can end, and sigshim's outcome
+/// unchanged by it.
+#[test]
+fn exit_hook_environment() {
+    let dir = Scratch::new("hooks");
+    type Case<'a> = (
+        &'a str,
+        Vec<&'a str>,
+        Vec<&'a str>,
+        &'a [&'a str],
+        Option<i32>,
+        Option<i32>,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "clean",
+            vec![],
+            vec!["true"],
+            &[
+                "SERVICE_RESULT=success",
+                "EXIT_CODE=exited",
+                "EXIT_STATUS=0",
+                "SIGSHIM_REASON=exited",
+            ],
+            Some(0),
+            None,
+        ),
+        (
+            "code",
+            vec![],
+            vec!["sh", "-c", "exit 3"],
+            &[
+                "SERVICE_RESULT=exit-code",
+                "EXIT_CODE=exited",
+                "EXIT_STATUS=3",
+                "SIGSHIM_REASON=exited",
+                "SIGSHIM_EXIT=3",
+            ],
+            Some(3),
+            None,
+        ),
+        (
+            "signal",
+            vec![],
+            vec!["sh", "-c", "kill -TERM $$"],
+            &[
+                "SERVICE_RESULT=signal",
+                "EXIT_CODE=killed",
+                "EXIT_STATUS=TERM",
+                "SIGSHIM_REASON=exited",
+                "SIGSHIM_EXIT=SIGTERM",
+            ],
+            None,
+            Some(libc::SIGTERM),
+        ),
+        (
+            "not-ready",
+            vec![
+                "--ready",
+                "file:/nonexistent/sigshim-test",
+                "--ready-timeout",
+                "200ms",
+            ],
+            vec!["sleep", "100"],
+            &[
+                "SERVICE_RESULT=timeout",
+                "SIGSHIM_REASON=not-ready",
+                "SIGSHIM_EXIT=125",
+            ],
+            Some(125),
+            None,
+        ),
+        (
+            "not-started",
+            vec![],
+            vec!["/nonexistent/sigshim-test-app"],
+            &[
+                "SERVICE_RESULT=exit-code",
+                "EXIT_STATUS=127",
+                "SIGSHIM_REASON=not-started",
+                "SIGSHIM_EXIT=127",
+            ],
+            Some(127),
+            None,
+        ),
+    ];
+    for (name, flags, app, want, code, sig) in cases {
+        let file = dir.file(name);
+        let mut cmd = Command::new(sigshim());
+        cmd.args(["--on-exit", &env_dump(&file)])
+            .args(&flags)
+            .arg("--")
+            .args(&app);
+        let mut run = Run::start(cmd);
+        let st = run.wait();
+        assert_eq!(
+            (st.code(), st.signal()),
+            (code, sig),
+            "{name}: {}",
+            run.stderr()
+        );
+        let env = read_env(&dir.path(name));
+        has(&env, "SIGSHIM_EVENT=exit");
+        for kv in want {
+            has(&env, kv);
+        }
+        run.assert_nothing_left();
+    }
+}
+
+/// A deadline kill, seen by the exit hook: stopped, killed by KILL.
+#[test]
+fn exit_hook_after_a_deadline_kill() {
+    let dir = Scratch::new("hook-kill");
+    let file = dir.file("env");
+    let mut run = Run::sigshim(&[
+        "--kill-after",
+        "200ms",
+        "--on-exit",
+        &env_dump(&file),
+        "--",
+        "sh",
+        "-c",
+        "trap '' TERM; echo ready; exec sleep 100",
+    ]);
+    run.expect("ready");
+    run.signal(libc::SIGTERM);
+    let st = run.wait();
+    assert_eq!(st.signal(), Some(libc::SIGKILL));
+    let env = read_env(&dir.path("env"));
+    for kv in [
+        "SERVICE_RESULT=signal",
+        "EXIT_CODE=killed",
+        "EXIT_STATUS=KILL",
+        "SIGSHIM_REASON=stopped",
+    ] {
+        has(&env, kv);
+    }
+    run.assert_nothing_left();
+}
+
+/// A hanging hook is killed at its deadline; sigshim's outcome is the app's, and nothing of
+/// the hook is left.
+#[test]
+fn a_hanging_hook_is_killed() {
+    let mut run = Run::sigshim(&[
+        "--hook-timeout",
+        "300ms",
+        "--on-exit",
+        "echo hook-started; exec sleep 100",
+        "--",
+        "sh",
+        "-c",
+        "exit 4",
+    ]);
+    run.expect("hook-started");
+    let st = run.wait_for(Duration::from_secs(5));
+    assert_eq!(st.code(), Some(4), "{}", run.stderr());
+    run.assert_nothing_left();
+}
+
+/// Start and restart hooks: their environment names the generation and its app; a restart
+/// hook runs for each generation after the first.
+#[test]
+fn start_and_restart_hooks() {
+    let dir = Scratch::new("hooks-restart");
+    let mut flags = legacy_flags("stop-start");
+    flags.extend([
+        "--on-start".into(),
+        env_dump(&dir.file("start")),
+        "--on-restart".into(),
+        env_dump(&dir.file("restart-$SIGSHIM_GENERATION")),
+    ]);
+    let mut run = start(&flags, &[probe(), "legacy"]);
+    let first = field(&run.expect("ready pid="), "pid");
+    let env = read_env(&dir.path("start"));
+    has(&env, "SIGSHIM_EVENT=start");
+    has(&env, "SIGSHIM_GENERATION=1");
+    has(&env, &format!("SIGSHIM_APP_PID={first}"));
+    run.signal(libc::SIGUSR1);
+    let second = field(&run.expect("ready pid="), "pid");
+    let env = read_env(&dir.path("restart-2"));
+    has(&env, "SIGSHIM_EVENT=restart");
+    has(&env, "SIGSHIM_GENERATION=2");
+    has(&env, &format!("SIGSHIM_APP_PID={second}"));
+    run.signal(libc::SIGTERM);
+    assert_eq!(run.wait().code(), Some(0));
+    run.assert_nothing_left();
+}
+
+/// A hook's output goes where the app's goes, under TAG-hook.
+#[test]
+fn hook_output_is_logged_under_its_own_tag() {
+    let Some(rs) = Rsyslog::start("hook-log") else {
+        return;
+    };
+    let mut run = Run::sigshim(&[
+        "--log",
+        "syslog",
+        "--syslog-socket",
+        rs.socket_str(),
+        "--tag",
+        "hooked",
+        "--on-exit",
+        "echo from the exit hook",
+        "--",
+        "sh",
+        "-c",
+        "echo from the app",
+    ]);
+    assert_eq!(run.wait().code(), Some(0), "{}", run.stderr());
+    rs.barrier();
+    let recs = rs.records();
+    let find = |tag: &str, text: &str| {
+        recs.iter()
+            .any(|r| r.programname == tag && r.msg_lossy().contains(text))
+    };
+    assert!(find("hooked", "from the app"), "{recs:#?}");
+    assert!(find("hooked-hook", "from the exit hook"), "{recs:#?}");
+}
+
+/// Hooks run as --user unless --hooks-as-caller.
+#[test]
+fn hooks_run_as_the_user() {
+    if !require_root("a privilege drop") {
+        return;
+    }
+    let dir = Scratch::new("hook-user");
+    // A directory nobody can write to: the hook's uid goes out on stdout instead.
+    for (flags, want) in [(vec![], "nobody"), (vec!["--hooks-as-caller"], "root")] {
+        let mut cmd = Command::new(sigshim());
+        cmd.args([
+            "--log",
+            "inherit",
+            "--user",
+            "nobody",
+            "--on-exit",
+            "echo hook-user=$(id -un)",
+        ])
+        .args(&flags)
+        .args(["--", "true"]);
+        let mut run = Run::start(cmd);
+        let line = run.expect("hook-user=");
+        assert_eq!(line, format!("hook-user={want}"), "{}", run.stderr());
+        assert_eq!(run.wait().code(), Some(0));
+    }
+    drop(dir);
+}
