@@ -23,6 +23,90 @@ pub fn probe() -> &'static str {
     env!("CARGO_BIN_EXE_sigshim-probe")
 }
 
+/// Copies of sigshim and the probe that any user can execute, for tests whose app runs as
+/// `nobody` (`--user nobody`).
+///
+/// `target/` lies wherever the project was cloned, often in a directory other users cannot
+/// enter (under /root, or in a `mktemp -d`, mode 0700): sigshim's child, once it is `nobody`,
+/// then gets "Permission denied" for `target/debug/sigshim-probe` although the file itself is
+/// mode 0755. (setpriv(1) does not show this: it still holds root's capabilities when it
+/// execs, so the binary it starts is found; what that binary execs as `nobody` is not.) So the
+/// two binaries are hard-linked (copied when target/ is on another filesystem) into a
+/// directory of the test's own, mode 0755, under the first of $TMPDIR, /tmp, /var/tmp and
+/// /dev/shm where `nobody` itself, asked with `test -x` in a shell that runs as `nobody`,
+/// can execute them. Removed with the test's files.
+pub struct SharedBins {
+    dir: Scratch,
+}
+
+impl SharedBins {
+    /// Panics, naming every place tried, if no candidate directory is reachable for `nobody`
+    /// (a misconfigured machine, not something to skip over).
+    pub fn new() -> SharedBins {
+        use std::os::unix::fs::PermissionsExt;
+        let mut tried = Vec::new();
+        let mut bases = vec![std::env::temp_dir()];
+        for b in ["/tmp", "/var/tmp", "/dev/shm"] {
+            if !bases.iter().any(|p| p.as_path() == std::path::Path::new(b)) {
+                bases.push(b.into());
+            }
+        }
+        for base in bases {
+            let Ok(dir) = Scratch::new_in(&base, "shared-bins") else {
+                tried.push(format!("{}: cannot create a directory", base.display()));
+                continue;
+            };
+            std::fs::set_permissions(&*dir, std::fs::Permissions::from_mode(0o755))
+                .expect("chmod the shared-bins directory");
+            for (src, name) in [(sigshim(), "sigshim"), (probe(), "sigshim-probe")] {
+                let dst = dir.path(name);
+                if std::fs::hard_link(src, &dst).is_err() {
+                    std::fs::copy(src, &dst)
+                        .unwrap_or_else(|e| panic!("cannot copy {src} to {}: {e}", dst.display()));
+                }
+            }
+            let bins = SharedBins { dir };
+            match bins.nobody_can_execute() {
+                Ok(()) => return bins,
+                Err(why) => tried.push(format!("{}: {why}", base.display())),
+            }
+        }
+        panic!(
+            "no directory found whose binaries `nobody` can execute; tried:\n  {}",
+            tried.join("\n  ")
+        );
+    }
+
+    fn nobody_can_execute(&self) -> Result<(), String> {
+        let out = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .args(["sh", "-c", "test -x \"$1\" && test -x \"$2\"", "sh"])
+            .arg(self.sigshim())
+            .arg(self.probe())
+            .current_dir("/")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run setpriv: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "`test -x` as nobody failed ({}) {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+
+    pub fn sigshim(&self) -> String {
+        self.dir.file("sigshim")
+    }
+
+    pub fn probe(&self) -> String {
+        self.dir.file("sigshim-probe")
+    }
+}
+
 static SEQ: AtomicUsize = AtomicUsize::new(0);
 
 pub fn unique_tag() -> String {
@@ -302,6 +386,13 @@ pub struct Scratch(std::path::PathBuf);
 impl Scratch {
     pub fn new(name: &str) -> Scratch {
         Scratch(temp_dir(name))
+    }
+
+    /// A directory under `base` instead of the temporary directory.
+    pub fn new_in(base: &std::path::Path, name: &str) -> std::io::Result<Scratch> {
+        let d = base.join(format!("sigshim-test-{name}-{}", unique_tag()));
+        std::fs::create_dir_all(&d)?;
+        Ok(Scratch(d))
     }
 
     pub fn path(&self, name: &str) -> std::path::PathBuf {
