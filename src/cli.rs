@@ -321,6 +321,16 @@ pub enum Parsed {
 }
 
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Parsed {
+    let args: Vec<OsString> = args.into_iter().collect();
+    if let Err(msg) = unknown_options(&args) {
+        return Parsed::Print {
+            text: format!(
+                "sigshim: usage: {} (see sigshim --help)\n",
+                crate::diag::one_line(&msg)
+            ),
+            code: crate::exit::USAGE,
+        };
+    }
     let args = match Args::try_parse_from(args) {
         Ok(a) => a,
         Err(e) => {
@@ -353,6 +363,98 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Parsed {
             text: format!("sigshim: usage: {}\n", crate::diag::one_line(&msg)),
             code: crate::exit::USAGE,
         },
+    }
+}
+
+/// Refuses a word that looks like an option but is none, before PROGRAM.
+///
+/// PROGRAM may start with `-` (clap's `allow_hyphen_values` on it), so without this check a
+/// misspelled option (`--stop-sginal INT`) became the program to run: "cannot exec", exit 127,
+/// and an init answers that with a respawn loop (#13). The walk follows clap's own rules, read
+/// from the clap definition so that a new option needs nothing here: `--` ends the options; a
+/// long option may carry `=VALUE` or take the next word as its value; a cluster of short flags
+/// (`-vv`) may end in one that takes a value; the first other word is PROGRAM, and everything
+/// after it belongs to PROGRAM (`sigshim -v app --flag`). A PROGRAM whose name starts with `-`
+/// goes after `--`. Values themselves are left to clap and `validate`.
+fn unknown_options(args: &[OsString]) -> Result<(), String> {
+    let mut cmd = command();
+    cmd.build();
+    let takes_value = |a: &clap::Arg| a.get_action().takes_values();
+    let mut words = args.iter().skip(1).map(|w| w.to_string_lossy());
+    while let Some(word) = words.next() {
+        if word == "--" {
+            return Ok(());
+        }
+        if let Some(long) = word.strip_prefix("--") {
+            let (name, inline_value) = match long.split_once('=') {
+                Some((n, _)) => (n, true),
+                None => (long, false),
+            };
+            let found = cmd.get_arguments().find(|a| {
+                a.get_long() == Some(name)
+                    || a.get_all_aliases().is_some_and(|al| al.contains(&name))
+            });
+            match found {
+                Some(a) if takes_value(a) && !inline_value => {
+                    words.next();
+                }
+                Some(_) => {}
+                None => return Err(unknown(&cmd, &word)),
+            }
+        } else if let Some(shorts) = word.strip_prefix('-') {
+            if shorts.is_empty() {
+                return Err("'-' is not an option; a PROGRAM named '-' goes after --".into());
+            }
+            for (i, c) in shorts.char_indices() {
+                let found = cmd.get_arguments().find(|a| {
+                    a.get_short() == Some(c)
+                        || a.get_all_short_aliases().is_some_and(|al| al.contains(&c))
+                });
+                match found {
+                    // `-xVALUE`, or `-x VALUE` when the flag ends the cluster.
+                    Some(a) if takes_value(a) => {
+                        if i + c.len_utf8() == shorts.len() {
+                            words.next();
+                        }
+                        break;
+                    }
+                    Some(_) => {}
+                    None if shorts.chars().count() == 1 => return Err(unknown(&cmd, &word)),
+                    None => {
+                        return Err(format!("unknown option '-{c}' in '{word}'"));
+                    }
+                }
+            }
+        } else {
+            // PROGRAM: the options end here.
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// "unknown option 'WORD'", with clap's suggestion of a close option name if it has one (its
+/// Jaro-similarity rule, the same as for any other misspelling clap reports).
+fn unknown(cmd: &clap::Command, word: &str) -> String {
+    let option = word.split_once('=').map_or(word, |(name, _)| name);
+    // Parsed alone, with PROGRAM not taking hyphen values, the word is clap's unknown argument.
+    let mut strict = cmd.clone();
+    for id in cmd.get_positionals().map(|a| a.get_id().clone()) {
+        strict = strict.mut_arg(id, |a| a.allow_hyphen_values(false).required(false));
+    }
+    let probe = strict.try_get_matches_from(["sigshim", option]);
+    let suggestion =
+        probe
+            .err()
+            .and_then(|e| match e.get(clap::error::ContextKind::SuggestedArg) {
+                Some(clap::error::ContextValue::String(s)) => Some(s.clone()),
+                _ => None,
+            });
+    match suggestion {
+        Some(s) => format!("unknown option '{option}'; did you mean '{s}'?"),
+        None => {
+            format!("unknown option '{option}'; a PROGRAM whose name starts with '-' goes after --")
+        }
     }
 }
 
@@ -555,6 +657,62 @@ mod tests {
             assert!(text.starts_with("sigshim: usage: "), "{text}");
             assert_eq!(text.lines().count(), 1, "{text}");
         }
+    }
+
+    #[test]
+    fn unknown_options_are_usage_errors() {
+        for (args, names, suggests) in [
+            (
+                &["--stop-sginal", "INT", "--", "app"][..],
+                "'--stop-sginal'",
+                Some("'--stop-signal'"),
+            ),
+            (
+                &["--stop-sginal=INT", "app"],
+                "'--stop-sginal'",
+                Some("'--stop-signal'"),
+            ),
+            (
+                &["-v", "--kil-after", "4s", "app"],
+                "'--kil-after'",
+                Some("'--kill-after'"),
+            ),
+            (
+                &["--tag", "x", "--no-new-priv", "app"],
+                "'--no-new-priv'",
+                Some("'--no-new-privs'"),
+            ),
+            (&["-x", "app"], "'-x'", None),
+            (&["-vx", "app"], "'-x' in '-vx'", None),
+            (&["-", "app"], "'-'", None),
+            (&["--zzzzzzzz", "app"], "'--zzzzzzzz'", None),
+        ] {
+            let (text, code) = run(args).expect_err("accepted");
+            assert_eq!(code, 2, "{args:?}");
+            assert!(text.starts_with("sigshim: usage: "), "{text}");
+            assert!(text.ends_with(" (see sigshim --help)\n"), "{text}");
+            assert_eq!(text.lines().count(), 1, "{text}");
+            assert!(text.contains(names), "{args:?}: {text}");
+            match suggests {
+                Some(s) => assert!(text.contains(&format!("did you mean {s}?")), "{text}"),
+                None => assert!(!text.contains("did you mean"), "{text}"),
+            }
+        }
+    }
+
+    #[test]
+    fn hyphen_words_that_are_not_options_here() {
+        // Values of options, and everything from PROGRAM on, are not checked as options.
+        let c = run(&["--tag", "-x", "app", "--stop-sginal", "-"]).unwrap();
+        assert_eq!(c.command, ["app", "--stop-sginal", "-"]);
+        assert_eq!(c.log.tag, b"-x");
+        let c = run(&["-v", "--", "-app", "--no-such"]).unwrap();
+        assert_eq!(c.command, ["-app", "--no-such"]);
+        let c = run(&["--stop-signal=INT", "-vv", "app"]).unwrap();
+        assert_eq!(c.verbosity, Verbosity::Debug);
+        // A value that starts with '-' is the option's, and validated as such.
+        let (text, _) = run(&["--kill-after", "-1s", "app"]).expect_err("accepted");
+        assert!(text.contains("'-1s'"), "{text}");
     }
 
     #[test]

@@ -405,6 +405,44 @@ fn usage_errors() {
     }
 }
 
+/// A misspelled option is a usage error that names it and suggests the option meant, never a
+/// program to exec (exit 127, which an init answers with a respawn loop); nothing runs. Words
+/// after PROGRAM stay PROGRAM's.
+#[test]
+fn misspelled_option_is_a_usage_error() {
+    let dir = Scratch::new("misspelled");
+    let marker = dir.file("ran");
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--stop-sginal", "INT", "--"],
+            "sigshim: usage: unknown option '--stop-sginal'; did you mean '--stop-signal'? (see sigshim --help)\n",
+        ),
+        (
+            &["--kill-after", "4s", "--single-chlid"],
+            "sigshim: usage: unknown option '--single-chlid'; did you mean '--single-child'? (see sigshim --help)\n",
+        ),
+        (
+            &["-vx"],
+            "sigshim: usage: unknown option '-x' in '-vx' (see sigshim --help)\n",
+        ),
+    ];
+    for (opts, want) in cases {
+        let mut args = opts.to_vec();
+        args.extend(["touch", &marker]);
+        let mut run = Run::sigshim(&args);
+        let st = run.wait();
+        assert_eq!(st.code(), Some(2), "{args:?}: {}", run.stderr());
+        assert_eq!(run.stderr(), *want, "{args:?}");
+        assert!(!dir.path("ran").exists(), "{args:?}: the program ran");
+        run.assert_nothing_left();
+    }
+    // Options end at PROGRAM: the same word after it is the program's.
+    let mut run = Run::sigshim(&["-v", "echo", "--stop-sginal", "-x"]);
+    assert_eq!(run.expect("--stop"), "--stop-sginal -x");
+    let st = run.wait();
+    assert_eq!(st.code(), Some(0), "{}", run.stderr());
+}
+
 #[test]
 fn exec_failures() {
     let dir = temp_dir("exec");
