@@ -20,7 +20,7 @@ Exit status: the child's own code, or its death signal re-raised; 127 PROGRAM no
 
 const AFTER_LONG_HELP: &str = "\
 Signals are accepted by name or number, with or without SIG, in any case: INT, SIGINT, 2, RTMIN+3.
-Durations: 500ms, 4s, 1.5s, 2m, 1h.
+Durations: 500ms, 4s, 1.5s, 2m, 1h, or compound, largest unit first: 1m30s, 1h2m3.5s, 2s500ms.
 
 Exit status:
   N        the child exited with N (after --success-exit mapping)
@@ -76,12 +76,14 @@ struct Args {
     rewrite: Vec<String>,
 
     /// After the stop signal, SIGKILL the child's process group and every descendant if the
-    /// child has not exited within DURATION.
+    /// child has not exited within DURATION. 0 is refused (it would leave the app no time to
+    /// stop); without this option sigshim waits as long as the app takes.
     #[arg(long, value_name = "DURATION", conflicts_with = "stop_schedule")]
     kill_after: Option<String>,
 
     /// Multi-step stop, start-stop-daemon style: SIG/DURATION/SIG/.../SIG, e.g.
-    /// INT/20s/TERM/5s/KILL. Replaces --stop-signal and --kill-after.
+    /// INT/20s/TERM/5s/KILL; ending on a DURATION means KILL after it. A wait of 0 is refused.
+    /// Replaces --stop-signal and --kill-after.
     #[arg(long, value_name = "SCHED", conflicts_with = "stop_signal")]
     stop_schedule: Option<String>,
 
@@ -113,7 +115,7 @@ struct Args {
     no_subreaper: bool,
 
     /// How long processes the app leaves behind when it exits get between SIGTERM and SIGKILL
-    /// (default: the kill deadline, or 2s).
+    /// (default: the kill deadline, or 2s; 0: SIGKILL at once).
     #[arg(long, value_name = "DURATION")]
     leftover_grace: Option<String>,
 
@@ -165,7 +167,8 @@ struct Args {
     #[arg(long, value_name = "BYTES")]
     max_line: Option<usize>,
 
-    /// After the app exits, how long to keep reading output that something else still writes.
+    /// After the app exits, how long to keep reading output that something else still writes
+    /// (0: send what the pipes already hold, wait for nothing more).
     #[arg(long, value_name = "DURATION", default_value = "2s")]
     drain_timeout: String,
 
@@ -175,7 +178,8 @@ struct Args {
     #[arg(long, value_name = "MODE", default_value = "spawn")]
     ready: String,
 
-    /// If the app is not ready within DURATION, stop it and exit 125.
+    /// If the app is not ready within DURATION, stop it and exit 125 (0 is refused; without
+    /// this option sigshim waits as long as it takes).
     #[arg(long, value_name = "DURATION")]
     ready_timeout: Option<String>,
 
@@ -357,7 +361,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Parsed {
             return Parsed::Print { text, code };
         }
     };
-    match validate(args) {
+    let schedule_option = if args.stop_schedule.is_some() {
+        "--stop-schedule"
+    } else {
+        "--kill-after"
+    };
+    match validate(args).and_then(|c| refuse_zero_waits(c, schedule_option)) {
         Ok(c) => Parsed::Run(Box::new(c)),
         Err(msg) => Parsed::Print {
             text: format!("sigshim: usage: {}\n", crate::diag::one_line(&msg)),
@@ -456,6 +465,39 @@ fn unknown(cmd: &clap::Command, word: &str) -> String {
             format!("unknown option '{option}'; a PROGRAM whose name starts with '-' goes after --")
         }
     }
+}
+
+/// What a duration of 0 means, option by option (#13). `parse_duration` accepts `0`; here the
+/// options where 0 has no honest reading are refused:
+/// - `--kill-after 0` and a 0 wait in `--stop-schedule`: systemd (`TimeoutStopSec=0`) and
+///   timeout(1) read 0 as "no deadline", Kubernetes (`terminationGracePeriodSeconds: 0`) as
+///   "kill at once"; sigshim would do the latter, SIGKILL right after the stop signal, which
+///   defeats the translation. Leave the option out to wait as long as the app takes.
+/// - `--ready-timeout 0`: no app is ready in no time; leave it out to wait forever.
+///
+/// Accepted, with the meaning the manual gives: `--leftover-grace 0` (processes the app leaves
+/// behind get SIGKILL at once) and `--drain-timeout 0` (what the pipes already hold is still
+/// sent, but sigshim does not wait for writers that keep them open).
+fn refuse_zero_waits(c: Config, schedule_option: &str) -> Result<Config, String> {
+    if c.schedule
+        .steps()
+        .iter()
+        .any(|s| s.wait == Some(Duration::ZERO))
+    {
+        return Err(format!(
+            "{schedule_option}: a wait of 0 leaves the app no time to stop before the next \
+             signal; give it time (e.g. 100ms), or leave {schedule_option} \
+             out to wait as long as the app takes"
+        ));
+    }
+    if c.ready_timeout == Some(Duration::ZERO) {
+        return Err(
+            "--ready-timeout: 0 leaves the app no time to become ready; give it time \
+                    (e.g. 30s), or leave --ready-timeout out to wait as long as it takes"
+                .into(),
+        );
+    }
+    Ok(c)
 }
 
 fn validate(a: Args) -> Result<Config, String> {
@@ -713,6 +755,45 @@ mod tests {
         // A value that starts with '-' is the option's, and validated as such.
         let (text, _) = run(&["--kill-after", "-1s", "app"]).expect_err("accepted");
         assert!(text.contains("'-1s'"), "{text}");
+    }
+
+    #[test]
+    fn zero_durations() {
+        for (args, names) in [
+            (
+                &["--kill-after", "0", "app"][..],
+                "--kill-after: a wait of 0",
+            ),
+            (&["--kill-after", "0ms", "app"], "--kill-after: a wait of 0"),
+            (
+                &["--stop-schedule", "INT/0/KILL", "app"],
+                "--stop-schedule: a wait of 0",
+            ),
+            (
+                &["--stop-schedule", "INT/5s/TERM/0s", "app"],
+                "--stop-schedule: a wait of 0",
+            ),
+            (
+                &["--ready-timeout", "0", "app"],
+                "--ready-timeout: 0 leaves",
+            ),
+        ] {
+            let (text, code) = run(args).expect_err("accepted");
+            assert_eq!(code, 2, "{args:?}");
+            assert!(
+                text.starts_with(&format!("sigshim: usage: {names}")),
+                "{text}"
+            );
+            assert_eq!(text.lines().count(), 1, "{text}");
+        }
+        let c = run(&["--leftover-grace", "0", "--drain-timeout", "0", "app"]).unwrap();
+        assert_eq!(c.leftover_grace, Duration::ZERO);
+        assert_eq!(c.log.drain_timeout, Duration::ZERO);
+        // The smallest non-zero deadline is a deadline.
+        let c = run(&["--kill-after", "1ms", "app"]).unwrap();
+        assert_eq!(c.schedule.steps()[0].wait, Some(Duration::from_millis(1)));
+        let c = run(&["--kill-after", "1m30s", "app"]).unwrap();
+        assert_eq!(c.schedule.steps()[0].wait, Some(Duration::from_secs(90)));
     }
 
     #[test]

@@ -522,6 +522,60 @@ fn leftovers_do_not_outlive_the_app() {
     run.assert_nothing_left();
 }
 
+/// Durations (#13): a compound one (`0s300ms`) is a real deadline; `--kill-after 0` is refused
+/// (systemd and timeout(1) read 0 as "no deadline", sigshim would have sent SIGKILL at once)
+/// and nothing runs; `--leftover-grace 0` is accepted and means SIGKILL for the leftovers at
+/// once.
+#[test]
+fn zero_and_compound_durations() {
+    let mut run = Run::sigshim(&["--kill-after", "0s300ms", "--", probe(), "ignore-stop"]);
+    run.expect("ready");
+    let t0 = Instant::now();
+    run.signal(libc::SIGTERM);
+    let st = run.wait();
+    let took = t0.elapsed();
+    assert_eq!(st.signal(), Some(libc::SIGKILL), "{st:?}\n{}", run.stderr());
+    assert!(
+        took >= Duration::from_millis(300),
+        "killed before the deadline: {took:?}"
+    );
+    assert!(took < Duration::from_secs(5), "deadline overran: {took:?}");
+    run.assert_nothing_left();
+
+    let dir = Scratch::new("zero");
+    for opts in [
+        &["--kill-after", "0"][..],
+        &["--stop-schedule", "INT/0/KILL"],
+    ] {
+        let mut args = opts.to_vec();
+        args.extend(["--", "touch", dir.to_str().unwrap()]);
+        let mut run = Run::sigshim(&args);
+        let st = run.wait();
+        let err = run.stderr();
+        assert_eq!(st.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.starts_with(&format!("sigshim: usage: {}: a wait of 0 ", opts[0])),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+        run.assert_nothing_left();
+    }
+
+    // The leftover ignores TERM: only the SIGKILL ends it, at once with a grace of 0 (the
+    // default grace would be 2 s).
+    let script = format!("{} ignore-stop & exec {} exit 3", probe(), probe());
+    let t0 = Instant::now();
+    let mut run = Run::sigshim(&["--leftover-grace", "0", "--", "sh", "-c", &script]);
+    let st = run.wait();
+    let took = t0.elapsed();
+    assert_eq!(st.code(), Some(3), "{}", run.stderr());
+    assert!(
+        took < Duration::from_millis(1500),
+        "a grace of 0 took {took:?}"
+    );
+    run.assert_nothing_left();
+}
+
 /// Without --stop-signal, stop requests are forwarded as they are (an image whose STOPSIGNAL is
 /// INT keeps getting INT), still start the deadline, and nothing is guarded.
 #[test]

@@ -856,6 +856,67 @@ fn drain_deadline_bounds_a_pipe_held_open() {
     assert_eq!(msgs, ["last"]);
 }
 
+/// 3c'. `--drain-timeout 0` (#13): sigshim does not wait for a writer that keeps the pipe
+///     open, but every line the app wrote before it exited is still sent.
+#[test]
+fn drain_timeout_zero_still_sends_what_the_pipe_holds() {
+    let dir = Scratch::new("drain0");
+    let path = dir.join("sink.sock");
+    let sink = UnixDatagram::bind(&path).expect("bind the sink");
+    sink.set_read_timeout(Some(TIMEOUT)).unwrap();
+    const LINES: usize = 200;
+    // Read as the records come: a datagram queue holds only max_dgram_qlen (10 by default).
+    let reader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        while got.len() < LINES {
+            let Ok(n) = sink.recv(&mut buf) else { break };
+            let rec = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if let Some((_, msg)) = rec.split_once(" drain0[") {
+                let msg = msg.split_once("]: ").expect("TAG[PID]: ").1;
+                got.push(msg.to_string());
+            }
+        }
+        got
+    });
+    let script = format!("(setsid sleep 30 &); seq 1 {LINES}; exit 0");
+    let started = Instant::now();
+    let mut run = Run::sigshim(&[
+        "--no-subreaper",
+        "--drain-timeout",
+        "0",
+        "--log",
+        "syslog",
+        "--syslog-socket",
+        path.to_str().unwrap(),
+        "--tag",
+        "drain0",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    let st = run.wait();
+    let took = started.elapsed();
+    let holders = leftovers(&run.tag);
+    assert!(
+        !holders.is_empty(),
+        "no setsid'd sleep holding the pipe: the test proves nothing"
+    );
+    for pid in holders {
+        kill(pid, libc::SIGKILL);
+    }
+    assert_eq!(st.code(), Some(0), "{}", run.stderr());
+    assert!(
+        took < Duration::from_secs(2),
+        "sigshim took {took:?} with --drain-timeout 0 (the pipe stays open for 30 s)"
+    );
+    // The reader ends at LINES records or after TIMEOUT without one (its watchdog).
+    let got = reader.join().expect("reader");
+    let want: Vec<String> = (1..=LINES).map(|i| i.to_string()).collect();
+    assert_eq!(got, want, "{}", run.stderr());
+}
+
 /// 3d. The worst end: the app exits after writing 5,000 lines into its pipe, a grandchild out
 ///     of reach keeps the pipe open (so no EOF ever comes), and the destination takes only a
 ///     handful of datagrams and then never reads. At the drain deadline sigshim must still

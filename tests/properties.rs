@@ -269,6 +269,49 @@ proptest! {
         }
     }
 
+    /// A compound duration (`1h2m3.5s`: parts largest unit first, each unit once) is the sum
+    /// of its parts, each read as a single-part duration would be; the same parts in another
+    /// order, or a unit twice, are refused.
+    #[test]
+    fn compound_duration_is_the_sum(parts in proptest::collection::vec(
+                                        (any::<bool>(), 0u64..100_000, proptest::option::of(0u32..1000)),
+                                        4)) {
+        // h, m (or min), s, ms: the subset chosen by the bools, in that order.
+        let units = [("h", 3_600_000_000_000u128), ("m", 60_000_000_000), ("s", 1_000_000_000), ("ms", 1_000_000)];
+        let mut spec = String::new();
+        let mut exact: u128 = 0;
+        let mut chosen = Vec::new();
+        for ((used, int, frac), (unit, per)) in parts.iter().zip(units) {
+            if !used {
+                continue;
+            }
+            let part = match frac {
+                Some(f) => format!("{int}.{f:03}{unit}"),
+                None => format!("{int}{unit}"),
+            };
+            exact += u128::from(*int) * per + frac.map_or(0, |f| u128::from(f) * per / 1000);
+            spec.push_str(&part);
+            chosen.push(part);
+        }
+        prop_assume!(!chosen.is_empty());
+        match parse_duration(&spec) {
+            Ok(d) => {
+                prop_assert!(exact <= YEAR_NANOS, "{spec:?} accepted past a year");
+                let single: u128 = chosen.iter().map(|p| parse_duration(p).unwrap().as_nanos()).sum();
+                prop_assert_eq!(d.as_nanos(), single, "{:?}", spec);
+                prop_assert!(d.as_nanos() <= exact && exact - d.as_nanos() < 10, "{spec:?}: {d:?} vs {exact}");
+            }
+            Err(e) => prop_assert!(exact > YEAR_NANOS && e.contains("too long"), "{spec:?} refused: {e}"),
+        }
+        if chosen.len() >= 2 {
+            let mut reversed = chosen.clone();
+            reversed.reverse();
+            prop_assert!(parse_duration(&reversed.concat()).is_err(), "{:?} accepted", reversed.concat());
+            let twice = format!("{}{}", chosen[0], chosen[0]);
+            prop_assert!(parse_duration(&twice).is_err(), "{twice:?} accepted");
+        }
+    }
+
     /// A duration printed as seconds with nine decimals (or as whole ms) reads back exactly.
     #[test]
     fn duration_round_trips(nanos in 0u64..=(YEAR_NANOS as u64)) {
