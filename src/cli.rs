@@ -125,7 +125,9 @@ struct Args {
           value_parser = ["auto", "journald", "syslog", "inherit"])]
     log: String,
 
-    /// Identifier of the app's log records (default: PROGRAM's basename).
+    /// Identifier of the app's log records (default: PROGRAM's basename). Sent whole, as
+    /// syslog(3) and logger(1) send it; for syslog a space, control character, ':', '[' or ']'
+    /// becomes '_' and a tag is cut at 480 bytes (48 for RFC 5424), with a warning.
     #[arg(long, value_name = "TAG")]
     tag: Option<OsString>,
 

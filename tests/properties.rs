@@ -718,19 +718,28 @@ fn sane_stamp() -> impl Strategy<Value = Stamp> {
         )
 }
 
-/// The tag or APP-NAME as RFC 3164 §4.1.3 / RFC 5424 §6.2.5 and the module documentation
-/// describe it: printable ASCII without space, `:`, `[`, `]`; one `_` for each other byte;
-/// capped; a default when empty.
+/// The tag or APP-NAME as the module documentation describes it: byte for byte, except that a
+/// space, a control character (below 0x21, 0x7f), `:`, `[` and `]` become `_`; cut at `cap`
+/// bytes but never inside a UTF-8 character (backing up at most 3 continuation bytes); a
+/// default when empty.
 fn sanitized_tag(tag: &[u8], cap: usize, empty: &[u8]) -> Vec<u8> {
     if tag.is_empty() {
         return empty.to_vec();
     }
-    tag.iter()
-        .take(cap)
-        .map(|&b| match b {
-            b':' | b'[' | b']' => b'_',
-            0x21..=0x7e => b,
-            _ => b'_',
+    let mut end = tag.len().min(cap);
+    let mut backed = 0;
+    while end < tag.len() && backed < 3 && end > 0 && (0x80..0xc0).contains(&tag[end]) {
+        end -= 1;
+        backed += 1;
+    }
+    tag[..end]
+        .iter()
+        .map(|&b| {
+            if b <= b' ' || b == 0x7f || b":[]".contains(&b) {
+                b'_'
+            } else {
+                b
+            }
         })
         .collect()
 }
@@ -760,7 +769,9 @@ fn escaped(message: &[u8]) -> Vec<u8> {
 fn tag_bytes() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         proptest::collection::vec(any::<u8>(), 0..60),
+        proptest::collection::vec(any::<u8>(), 470..520),
         "[a-z]{0,40}".prop_map(String::into_bytes),
+        "[a-zé😀]{40,60}".prop_map(String::into_bytes),
         "([a-z]{0,3}|\\[[0-9]{1,5}\\]|: |:|\\[|\\]| |\n|\0|<0>){0,10}".prop_map(String::into_bytes),
     ]
 }
@@ -813,9 +824,12 @@ proptest! {
         } else {
             // TIMESTAMP(15) " " TAG "[" PID "]: " MSG
             prop_assert_eq!(rest[15], b' ');
-            let tag_out = sanitized_tag(&tag, 32, b"sigshim");
+            let tag_out = sanitized_tag(&tag, 480, b"sigshim");
             prop_assert!(!tag_out.is_empty());
-            prop_assert!(tag_out.iter().all(|&b| (0x21..=0x7e).contains(&b) && !b":[]".contains(&b)));
+            prop_assert!(tag_out.iter().all(|&b| b > b' ' && b != 0x7f && !b":[]".contains(&b)));
+            if std::str::from_utf8(&tag).is_ok() {
+                prop_assert!(std::str::from_utf8(&tag_out).is_ok(), "a UTF-8 tag cut inside a character");
+            }
             let mut want = tag_out.clone();
             want.extend(format!("[{pid}]: ").as_bytes());
             want.extend(&body);
@@ -823,8 +837,8 @@ proptest! {
             // rsyslog's 3164 parser ends the TAG at the first ':' or ' ' after the timestamp
             // and cuts programname at '[': both land on ours.
             let end = rest[16..].iter().position(|&b| b == b':' || b == b' ').unwrap();
-            let tag_pid = format!("{}[{pid}]", String::from_utf8_lossy(&tag_out));
-            prop_assert_eq!(&rest[16..16 + end], tag_pid.as_bytes());
+            let tag_pid = [&tag_out[..], format!("[{pid}]").as_bytes()].concat();
+            prop_assert_eq!(&rest[16..16 + end], tag_pid.as_slice());
         }
     }
 
