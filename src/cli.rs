@@ -14,24 +14,39 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// What sigshim's exit status means, one row per case: `--help`, the man page's EXIT STATUS
+/// (tests/man.rs) and the README's table (checked by tests/man.rs) are all made from this.
+pub const EXIT_STATUS: &[(&str, &str)] = &[
+    (
+        "N",
+        "the child exited with N (after --success-exit mapping)",
+    ),
+    (
+        "(signal)",
+        "the child died of a signal: sigshim dies of the same signal (or exits 128+n with \
+         --exit-code-on-signal, or as PID 1 of a namespace); never with a core dump of its own, \
+         so a child's core dump is reported as a plain kill (systemd: Result=signal, not \
+         core-dump) while the child's own core file is written as usual",
+    ),
+    ("127", "PROGRAM was not found"),
+    ("126", "PROGRAM was found but could not be executed"),
+    (
+        "125",
+        "sigshim itself failed (including a failed --user drop and --ready-timeout)",
+    ),
+    ("2", "usage error"),
+];
+
 const AFTER_HELP: &str = "\
 Exit status: the child's own code, or its death signal re-raised; 127 PROGRAM not found;
 126 not executable; 125 sigshim itself failed; 2 usage error. See --help for more.";
 
-const AFTER_LONG_HELP: &str = "\
+const SIGNALS_AND_DURATIONS: &str = "\
 Signals are accepted by name or number, with or without SIG, in any case: INT, SIGINT, 2, RTMIN+3.
-Durations: 500ms, 4s, 1.5s, 2m, 1h, or compound, largest unit first: 1m30s, 1h2m3.5s, 2s500ms.
+Durations: 500ms, 4s, 1.5s, 2m, 1h, or compound, largest unit first: 1m30s, 1h2m3.5s, 2s500ms.";
 
-Exit status:
-  N        the child exited with N (after --success-exit mapping)
-  (signal) the child died of a signal: sigshim dies of the same signal
-           (or exits 128+n with --exit-code-on-signal, or as PID 1 of a namespace)
-  127      PROGRAM was not found
-  126      PROGRAM was found but could not be executed
-  125      sigshim itself failed (including a failed --user drop and --ready-timeout)
-  2        usage error
-
-Examples, one per init:
+const EXAMPLES: &str = "\
+Examples, one per init (sigshim(1) explains each):
   # Upstart >= 1.4 job: the app traps only INT; the deadline stays below 'kill timeout 5'
   expect stop
   exec /usr/bin/sigshim --upstart-expect-stop --stop-signal INT --kill-after 4s --log syslog -- /usr/local/bin/graceful
@@ -48,6 +63,30 @@ Examples, one per init:
   # container ENTRYPOINT: sigshim is PID 1 and reaps every orphan
   ENTRYPOINT [\"/sigshim\", \"--stop-signal\", \"INT\", \"--kill-after\", \"8s\", \"--\"]";
 
+/// `--help`'s text after the options: signals and durations, the exit status table, examples.
+fn after_long_help() -> String {
+    let mut out = format!("{SIGNALS_AND_DURATIONS}\n\nExit status:\n");
+    for (code, meaning) in EXIT_STATUS {
+        // Wrapped at 100 columns under a 11-column code column.
+        let mut line = format!("  {code:<9}");
+        for word in meaning.split(' ') {
+            if line.len() + 1 + word.len() > 100 && line.len() > 11 {
+                out.push_str(line.trim_end());
+                out.push('\n');
+                line = " ".repeat(11);
+            } else if line.len() > 11 {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out.push('\n');
+    out.push_str(EXAMPLES);
+    out
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "sigshim",
@@ -55,7 +94,8 @@ Examples, one per init:
     about = "Run a service as a direct child: translate its stop signal, enforce a kill deadline, \
              and hand the init the child's own exit outcome.",
     after_help = AFTER_HELP,
-    after_long_help = AFTER_LONG_HELP,
+    after_long_help = after_long_help(),
+    override_usage = "sigshim [OPTIONS] [--] PROGRAM [ARGS]...",
     // Everything after PROGRAM belongs to PROGRAM.
     trailing_var_arg = true,
     // A later occurrence of an option replaces an earlier one (wrapper scripts append).
@@ -64,147 +104,198 @@ Examples, one per init:
 struct Args {
     /// Signal the child receives when the init asks for a stop (TERM or INT arrives). Without
     /// it, stop requests reach the child as they are (plain forwarding).
-    #[arg(long, value_name = "SIG")]
+    #[arg(long, value_name = "SIG", help_heading = "Stopping")]
     stop_signal: Option<String>,
 
     /// Comma-separated signals that mean "stop" and are translated to --stop-signal.
-    #[arg(long, value_name = "SIGS", default_value = "TERM,INT")]
+    #[arg(
+        long,
+        value_name = "SIGS",
+        default_value = "TERM,INT",
+        help_heading = "Stopping"
+    )]
     stop_on: String,
 
     /// Deliver TO when FROM arrives (repeatable); TO may be "ignore". Example: HUP:USR2.
-    #[arg(long, value_name = "FROM:TO", action = ArgAction::Append)]
+    #[arg(long, value_name = "FROM:TO", action = ArgAction::Append, help_heading = "Signals")]
     rewrite: Vec<String>,
 
     /// After the stop signal, SIGKILL the child's process group and every descendant if the
     /// child has not exited within DURATION. 0 is refused (it would leave the app no time to
     /// stop); without this option sigshim waits as long as the app takes.
-    #[arg(long, value_name = "DURATION", conflicts_with = "stop_schedule")]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        conflicts_with = "stop_schedule",
+        help_heading = "Stopping"
+    )]
     kill_after: Option<String>,
 
     /// Multi-step stop, start-stop-daemon style: SIG/DURATION/SIG/.../SIG, e.g.
     /// INT/20s/TERM/5s/KILL; ending on a DURATION means KILL after it. A wait of 0 is refused.
     /// Replaces --stop-signal and --kill-after.
-    #[arg(long, value_name = "SCHED", conflicts_with = "stop_signal")]
+    #[arg(
+        long,
+        value_name = "SCHED",
+        conflicts_with = "stop_signal",
+        help_heading = "Stopping"
+    )]
     stop_schedule: Option<String>,
 
     /// Send signals to the child process only, not to its whole process group.
-    #[arg(long)]
+    #[arg(long, help_heading = "Signals")]
     single_child: bool,
 
     /// Do not set the signals that are translated away (TERM under --stop-signal INT) to
     /// ignored in the child. The guard protects the app when the init signals every process
     /// directly (systemd KillMode=control-group).
-    #[arg(long)]
+    #[arg(long, help_heading = "Signals")]
     no_guard: bool,
 
     /// Report a child killed by signal n as exit code 128+n instead of dying of the signal.
-    #[arg(long)]
+    #[arg(long, help_heading = "Exit status")]
     exit_code_on_signal: bool,
 
     /// Map this child exit code to 0 (repeatable).
     #[arg(long, value_name = "N", action = ArgAction::Append,
-          value_parser = clap::value_parser!(u8))]
+          value_parser = clap::value_parser!(u8), help_heading = "Exit status")]
     success_exit: Vec<u8>,
 
     /// Signal the child receives if sigshim itself dies.
-    #[arg(long, value_name = "SIG", default_value = "KILL")]
+    #[arg(
+        long,
+        value_name = "SIG",
+        default_value = "KILL",
+        help_heading = "Signals"
+    )]
     pdeathsig: String,
 
     /// Do not become a child subreaper (orphaned descendants then go to PID 1, not sigshim).
-    #[arg(long)]
+    #[arg(long, help_heading = "Signals")]
     no_subreaper: bool,
 
     /// How long processes the app leaves behind when it exits get between SIGTERM and SIGKILL
     /// (default: the kill deadline, or 2s; 0: SIGKILL at once).
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", help_heading = "Stopping")]
     leftover_grace: Option<String>,
 
     /// Where the app's stdout and stderr go: auto (the journal if its socket exists, else
     /// syslog if /dev/log exists, else inherit), journald, syslog, or inherit (no capture).
     #[arg(long, value_name = "MODE", default_value = "auto",
-          value_parser = ["auto", "journald", "syslog", "inherit"])]
+          value_parser = ["auto", "journald", "syslog", "inherit"], help_heading = "Output")]
     log: String,
 
     /// Identifier of the app's log records (default: PROGRAM's basename). Sent whole, as
     /// syslog(3) and logger(1) send it; for syslog a space, control character, ':', '[' or ']'
     /// becomes '_' and a tag is cut at 480 bytes (48 for RFC 5424), with a warning.
-    #[arg(long, value_name = "TAG")]
+    #[arg(long, value_name = "TAG", help_heading = "Output")]
     tag: Option<OsString>,
 
     /// Syslog facility of the records (daemon, local0..local7, user, ...).
-    #[arg(long, value_name = "NAME", default_value = "daemon")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "daemon",
+        help_heading = "Output"
+    )]
     facility: String,
 
     /// Priority of stdout lines (emerg, alert, crit, err, warning, notice, info, debug, or 0-7).
-    #[arg(long, value_name = "PRIO", default_value = "info")]
+    #[arg(
+        long,
+        value_name = "PRIO",
+        default_value = "info",
+        help_heading = "Output"
+    )]
     stdout_priority: String,
 
     /// Priority of stderr lines.
-    #[arg(long, value_name = "PRIO", default_value = "err")]
+    #[arg(
+        long,
+        value_name = "PRIO",
+        default_value = "err",
+        help_heading = "Output"
+    )]
     stderr_priority: String,
 
     /// Do not interpret a leading <N> (sd-daemon(3)) as the line's priority.
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     no_level_prefix: bool,
 
     /// journald's native socket.
     #[arg(
         long,
         value_name = "PATH",
-        default_value = "/run/systemd/journal/socket"
+        default_value = "/run/systemd/journal/socket",
+        help_heading = "Output"
     )]
     journal_socket: PathBuf,
 
     /// The syslog socket.
-    #[arg(long, value_name = "PATH", default_value = "/dev/log")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "/dev/log",
+        help_heading = "Output"
+    )]
     syslog_socket: PathBuf,
 
     /// Syslog record format.
     #[arg(long, value_name = "FORMAT", default_value = "rfc3164",
-          value_parser = ["rfc3164", "rfc5424"])]
+          value_parser = ["rfc3164", "rfc5424"], help_heading = "Output")]
     syslog_format: String,
 
     /// Longest record in bytes; longer lines are split into several records, never cut
     /// (default: 256 KiB for journald, 8000 for syslog, which rsyslog's 8 KiB limit fits).
-    #[arg(long, value_name = "BYTES")]
+    #[arg(long, value_name = "BYTES", help_heading = "Output")]
     max_line: Option<usize>,
 
     /// After the app exits, how long to keep reading output that something else still writes
     /// (0: send what the pipes already hold, wait for nothing more).
-    #[arg(long, value_name = "DURATION", default_value = "2s")]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "2s",
+        help_heading = "Output"
+    )]
     drain_timeout: String,
 
     /// When the app counts as ready: spawn (right after exec), notify (it sends READY=1 to the
     /// NOTIFY_SOCKET sigshim gives it), log:REGEX (an output line matches), tcp:HOST:PORT (a
     /// connection succeeds), file:PATH (the file exists), fd:N (it writes a newline on fd N).
-    #[arg(long, value_name = "MODE", default_value = "spawn")]
+    #[arg(
+        long,
+        value_name = "MODE",
+        default_value = "spawn",
+        help_heading = "Readiness"
+    )]
     ready: String,
 
     /// If the app is not ready within DURATION, stop it and exit 125 (0 is refused; without
     /// this option sigshim waits as long as it takes).
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", help_heading = "Readiness")]
     ready_timeout: Option<String>,
 
     /// Once ready, write a newline to this descriptor and close it (s6 notification-fd).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help_heading = "Readiness")]
     notify_fd: Option<i32>,
 
     /// Once ready, stop sigshim itself with SIGSTOP once (for Upstart's `expect stop`).
-    #[arg(long)]
+    #[arg(long, help_heading = "Readiness")]
     upstart_expect_stop: bool,
 
     /// Once ready, create this file; remove it at exit.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", help_heading = "Readiness")]
     ready_file: Option<PathBuf>,
 
     /// Run the app as USER (name or uid), with GROUP as its only group if given, else USER's
     /// primary group and supplementary groups. sigshim itself keeps running as the caller.
-    #[arg(long, value_name = "USER[:GROUP]")]
+    #[arg(long, value_name = "USER[:GROUP]", help_heading = "Privileges")]
     user: Option<String>,
 
     /// Set no_new_privs for the app: setuid programs and file capabilities no longer raise
     /// its privileges.
-    #[arg(long)]
+    #[arg(long, help_heading = "Privileges")]
     no_new_privs: bool,
 
     /// More diagnostics on stderr (-v: info, -vv: debug).
@@ -346,7 +437,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Parsed {
                 0
             };
             let text = if e.kind() == clap::error::ErrorKind::MissingRequiredArgument {
-                "sigshim: usage: missing PROGRAM (sigshim [OPTIONS] -- PROGRAM [ARGS...])\n"
+                "sigshim: usage: missing PROGRAM: sigshim [OPTIONS] [--] PROGRAM [ARGS]... \
+                 (see sigshim --help)\n"
                     .to_string()
             } else if e.use_stderr() {
                 // clap's first line is the one naming the problem; keep our message shape.
@@ -371,7 +463,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Parsed {
     match validate(args).and_then(|c| refuse_zero_waits(c, schedule_option)) {
         Ok(c) => Parsed::Run(Box::new(c)),
         Err(msg) => Parsed::Print {
-            text: format!("sigshim: usage: {}\n", crate::diag::one_line(&msg)),
+            text: format!(
+                "sigshim: usage: {} (see sigshim --help)\n",
+                crate::diag::one_line(&msg)
+            ),
             code: crate::exit::USAGE,
         },
     }
@@ -699,6 +794,7 @@ mod tests {
             let (text, code) = run(args).expect_err("accepted");
             assert_eq!(code, 2, "{args:?}");
             assert!(text.starts_with("sigshim: usage: "), "{text}");
+            assert!(text.ends_with(" (see sigshim --help)\n"), "{text}");
             assert_eq!(text.lines().count(), 1, "{text}");
         }
     }
