@@ -432,15 +432,53 @@ pub fn temp_dir(name: &str) -> std::path::PathBuf {
 }
 
 /// Whether this machine lets the tests use root-only features (namespaces). Without them a
-/// test skips loudly, except under CI=true where a missing prerequisite is a failure.
+/// test skips loudly (see [`skip`]), except under CI=true where a missing prerequisite is a
+/// failure.
 pub fn require_root(what: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         return true;
     }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{what} needs root, and CI=true makes a missing prerequisite a failure");
-    }
-    eprintln!("SKIPPED: {what} needs root (run the suite as root, or via .ci/run)");
+    skip(&format!(
+        "{what} needs root (run the suite as root, or via .ci/run)"
+    ));
     false
+}
+
+/// Where skipped tests are listed, one line each, for `.ci/run` to print after `cargo test`
+/// (it empties the file before).
+pub const SKIP_LIST: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/skipped-tests.txt");
+
+/// Records that the calling test is skipping, and why, where a contributor sees it. A skipped
+/// test still counts as "ok" in cargo's summary and cargo captures what a passing test prints,
+/// so a plain `eprintln!` would vanish and a run that skipped every daemon test would look all
+/// green. So the line `SKIPPED: TEST: WHY` goes
+/// - straight to the terminal (/dev/tty), past cargo's capture, when there is one: a
+///   contributor running plain `cargo test` sees it among cargo's own lines;
+/// - to [`SKIP_LIST`], which `.ci/run` prints as a summary after the tests (CI has no
+///   terminal);
+/// - to stderr as well (shown with `--nocapture`).
+///
+/// Under CI=true there is no skipping: a missing prerequisite fails the test instead.
+pub fn skip(why: &str) {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test}: {why}, and CI=true makes a missing prerequisite a failure");
+    }
+    let line = format!("SKIPPED: {test}: {why}\n");
+    eprint!("{line}");
+    use std::io::Write;
+    if let Ok(mut tty) = std::fs::OpenOptions::new().write(true).open("/dev/tty") {
+        let _ = tty.write_all(line.as_bytes());
+    }
+    if let Ok(mut list) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(SKIP_LIST)
+    {
+        let _ = list.write_all(line.as_bytes());
+    }
 }
