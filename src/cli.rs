@@ -280,7 +280,7 @@ struct Args {
     #[arg(long, value_name = "N", help_heading = "Readiness")]
     notify_fd: Option<i32>,
 
-    /// Once ready, stop sigshim itself with SIGSTOP once (for Upstart's `expect stop`).
+    /// Once ready, stop sigshim itself with SIGSTOP once (for Upstart's "expect stop").
     #[arg(long, help_heading = "Readiness")]
     upstart_expect_stop: bool,
 
