@@ -379,6 +379,100 @@ pub fn kill(pid: i32, sig: i32) {
     unsafe { libc::kill(pid, sig) };
 }
 
+/// The bound on a harness script (starting or stopping a daemon, a supervisor, a container):
+/// generous, because some install packages or boot a system, but a bound, so that a script
+/// waiting forever on a sigshim that never stops fails its test instead of hanging the suite.
+pub const HARNESS_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// `cmd.output()` under a watchdog: the command runs in a process group of its own, and if it
+/// has not exited within `timeout` the whole group is SIGKILLed and the result says so (status
+/// "killed by SIGKILL", a `[watchdog]` line at the end of stderr). Never panics, so it serves
+/// in `Drop` too; callers that need success check the status and show stderr. Output still held
+/// open by a process that outlived the command is collected for at most 5 s more.
+pub fn output_within(
+    cmd: &mut Command,
+    stdin: Option<&[u8]>,
+    timeout: Duration,
+) -> std::process::Output {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    let desc = format!("{cmd:?}");
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .process_group(0);
+    let failed = |why: String, stdout: Vec<u8>, mut stderr: Vec<u8>| {
+        stderr.extend_from_slice(format!("\n[watchdog] {desc}: {why}\n").as_bytes());
+        std::process::Output {
+            status: ExitStatusExt::from_raw(libc::SIGKILL),
+            stdout,
+            stderr,
+        }
+    };
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return failed(format!("cannot start: {e}"), Vec::new(), Vec::new()),
+    };
+    let collect = |mut r: Box<dyn Read + Send>| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&buf);
+        let (done_tx, done) = channel();
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 8192];
+            while let Ok(n) = r.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&chunk[..n]);
+            }
+            let _ = done_tx.send(());
+        });
+        (buf, done)
+    };
+    let (out, out_done) = collect(Box::new(child.stdout.take().expect("stdout")));
+    let (err, err_done) = collect(Box::new(child.stderr.take().expect("stderr")));
+    if let (Some(data), Some(mut w)) = (stdin, child.stdin.take()) {
+        use std::io::Write;
+        let data = data.to_vec();
+        // A writer thread: a child that does not read must not block the watchdog.
+        std::thread::spawn(move || {
+            let _ = w.write_all(&data);
+        });
+    }
+    let end = Instant::now() + timeout;
+    let pgid = child.id() as i32;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break Ok(st),
+            Ok(None) if Instant::now() > end => {
+                // SAFETY: kill on the process group of a command we started.
+                unsafe { libc::kill(-pgid, libc::SIGKILL) };
+                let _ = child.wait();
+                break Err(format!(
+                    "did not finish within {timeout:?}: its process group was killed"
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)), // polling interval of a bounded wait
+            Err(e) => break Err(format!("cannot wait: {e}")),
+        }
+    };
+    for done in [&out_done, &err_done] {
+        let _ = done.recv_timeout(Duration::from_secs(5));
+    }
+    let (stdout, stderr) = (out.lock().unwrap().clone(), err.lock().unwrap().clone());
+    match status {
+        Ok(status) => std::process::Output {
+            status,
+            stdout,
+            stderr,
+        },
+        Err(why) => failed(why, stdout, stderr),
+    }
+}
+
 /// A directory for one test's files: removed when the test passes, kept (and named on stderr)
 /// when it fails.
 pub struct Scratch(std::path::PathBuf);
