@@ -10,7 +10,8 @@
 //! Killing and reaping are `supervise`'s job; this module only creates the process.
 
 use crate::exit;
-use crate::signals::{Signal, rtmax};
+use crate::signals::{RTMAX, Signal};
+use crate::sys::set_disposition;
 use std::ffi::{CString, OsStr, OsString};
 use std::fmt;
 use std::os::fd::RawFd;
@@ -29,12 +30,14 @@ pub struct Spec<'a> {
     /// Environment changes for the child (everything else is inherited).
     pub env_set: &'a [(OsString, OsString)],
     pub env_remove: &'a [OsString],
-    /// A descriptor to hand over: (ours, the number it gets in the child).
-    pub extra_fd: Option<(RawFd, i32)>,
+    /// Descriptors to hand over: (ours, the number it gets in the child).
+    pub extra_fds: &'a [(RawFd, i32)],
     /// Drop to these credentials before exec.
     pub user: Option<&'a Credentials>,
     /// prctl(PR_SET_NO_NEW_PRIVS): setuid binaries and file capabilities stop working.
     pub no_new_privs: bool,
+    /// The controlling terminal, whose foreground the app's group gets before exec.
+    pub terminal: Option<RawFd>,
 }
 
 /// The identity `--user USER[:GROUP]` resolves to, looked up before fork (NSS lookups allocate
@@ -132,9 +135,29 @@ const STEP_DUP: i32 = 3;
 const STEP_EXEC: i32 = 4;
 const STEP_PRIVS: i32 = 5;
 
-/// Forks and execs the child in its own process group. Returns its PID, which is also its
-/// process group ID.
-pub fn spawn(spec: &Spec) -> Result<i32, SpawnError> {
+/// Everything the child needs, built before fork: between fork and exec nothing may allocate.
+pub struct Prepared {
+    program: OsString,
+    _argv: Vec<CString>,
+    _envp: Vec<CString>,
+    candidates: Vec<CString>,
+    argv_ptrs: Vec<*const libc::c_char>,
+    envp_ptrs: Vec<*const libc::c_char>,
+    ignore: Vec<i32>,
+    pdeathsig: i32,
+    /// (our descriptor, the number it gets in the child).
+    fds: Vec<(RawFd, i32)>,
+    user: Option<Credentials>,
+    /// Where the child reads back its groups to verify the drop: one more slot than it should
+    /// have, so that one group too many is seen rather than an EINVAL.
+    groups_buf: Vec<libc::gid_t>,
+    no_new_privs: bool,
+    terminal: Option<RawFd>,
+}
+
+/// Builds argv, envp, the PATH candidates and the descriptor plan (all the allocation), and
+/// checks what can be checked before fork.
+pub fn prepare(spec: &Spec) -> Result<Prepared, SpawnError> {
     let program = &spec.command[0];
     let cstr = |s: &OsStr| {
         CString::new(s.as_bytes()).map_err(|_| SpawnError {
@@ -165,137 +188,206 @@ pub fn spawn(spec: &Spec) -> Result<i32, SpawnError> {
     argv_ptrs.push(std::ptr::null());
     let mut envp_ptrs: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).collect();
     envp_ptrs.push(std::ptr::null());
-    let max_sig = rtmax();
-    let ignore: Vec<i32> = spec.ignore.iter().map(|s| s.0).collect();
-    let internal = |what: &str| SpawnError {
-        code: exit::INTERNAL,
-        message: format!(
-            "{what}: {}",
-            crate::diag::os_error(&std::io::Error::last_os_error())
-        ),
+    let mut fds: Vec<(RawFd, i32)> = Vec::new();
+    fds.extend(spec.stdout.map(|fd| (fd, 1)));
+    fds.extend(spec.stderr.map(|fd| (fd, 2)));
+    fds.extend_from_slice(spec.extra_fds);
+    let groups_buf = match spec.user {
+        Some(c) => {
+            // SAFETY: sysconf has no preconditions.
+            let max = unsafe { libc::sysconf(libc::_SC_NGROUPS_MAX) };
+            if max > 0 && c.groups.len() as i64 > max {
+                return Err(SpawnError {
+                    code: exit::INTERNAL,
+                    message: format!(
+                        "cannot drop privileges to {}: the user is in {} groups, more than this kernel allows (NGROUPS_MAX {max}); name one group with --user {}:GROUP",
+                        c.name,
+                        c.groups.len(),
+                        c.name
+                    ),
+                });
+            }
+            vec![0; c.groups.len() + 1]
+        }
+        None => Vec::new(),
     };
-
-    let mut pipe = [0 as RawFd; 2];
-    // SAFETY: pipe2 writes two descriptors into a valid two-element array.
-    if unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(internal("cannot create the exec status pipe"));
-    }
-    let [rd, wr] = pipe;
-    // SAFETY: getpid has no preconditions.
-    let parent = unsafe { libc::getpid() };
-
-    // SAFETY: sigshim is single-threaded at this point (no thread is ever started), so the
-    // child is a faithful copy; it only makes async-signal-safe calls until execve or _exit.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        let e = internal("cannot fork");
-        // SAFETY: closing descriptors we own.
-        unsafe {
-            libc::close(rd);
-            libc::close(wr);
-        }
-        return Err(e);
-    }
-    if pid == 0 {
-        // SAFETY: in the child, all pointers were built before fork and stay valid; every call
-        // below is async-signal-safe (signal-safety(7)).
-        unsafe {
-            child_after_fork(ChildArgs {
-                parent,
-                wr,
-                pdeathsig: spec.pdeathsig.0,
-                ignore: &ignore,
-                max_sig,
-                stdout: spec.stdout,
-                stderr: spec.stderr,
-                extra_fd: spec.extra_fd,
-                user: spec.user,
-                no_new_privs: spec.no_new_privs,
-                candidates: &candidates,
-                argv: argv_ptrs.as_ptr(),
-                envp: envp_ptrs.as_ptr(),
-            })
-        }
-    }
-
-    // Parent. setpgid here too, so that no signal sent to the group before the child got to
-    // its own setpgid can miss it (the classic job-control race; EACCES once it has exec'd).
-    // SAFETY: plain syscalls on our own child and descriptors.
-    unsafe {
-        libc::setpgid(pid, pid);
-        libc::close(wr);
-    }
-    let mut report = [0u8; 8];
-    let mut got = 0;
-    while got < report.len() {
-        // SAFETY: reading into the unfilled tail of a local buffer.
-        let n = unsafe { libc::read(rd, report[got..].as_mut_ptr().cast(), report.len() - got) };
-        if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-            continue;
-        }
-        if n <= 0 {
-            break;
-        }
-        got += n as usize;
-    }
-    // SAFETY: closing our own descriptor.
-    unsafe { libc::close(rd) };
-    if got == 0 {
-        return Ok(pid);
-    }
-    // The child failed before exec and has exited: reap it so nothing is left behind.
-    let mut status = 0;
-    // SAFETY: waiting for our own child.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
-    let step = i32::from_ne_bytes(report[..4].try_into().unwrap_or_default());
-    let errno = i32::from_ne_bytes(report[4..].try_into().unwrap_or_default());
-    let err = std::io::Error::from_raw_os_error(errno);
-    let name = program.to_string_lossy();
-    Err(match step {
-        STEP_EXEC => SpawnError {
-            code: if errno == libc::ENOENT || errno == libc::ENOTDIR {
-                exit::NOT_FOUND
-            } else {
-                exit::NOT_EXECUTABLE
-            },
-            message: if errno == libc::ENOENT && !program.as_bytes().contains(&b'/') {
-                format!("cannot exec {name}: not found in PATH")
-            } else {
-                format!("cannot exec {name}: {}", crate::diag::os_error(&err))
-            },
-        },
-        STEP_SETPGID => SpawnError {
-            code: exit::INTERNAL,
-            message: format!(
-                "cannot put the child in its own process group: {}",
-                crate::diag::os_error(&err)
-            ),
-        },
-        STEP_PRIVS => SpawnError {
-            code: exit::INTERNAL,
-            message: format!(
-                "cannot drop privileges{}: {}",
-                spec.user
-                    .map(|c| format!(" to {}", c.name))
-                    .unwrap_or_default(),
-                crate::diag::os_error(&err)
-            ),
-        },
-        STEP_PDEATHSIG => SpawnError {
-            code: exit::INTERNAL,
-            message: format!(
-                "cannot set the child's parent-death signal: {}",
-                crate::diag::os_error(&err)
-            ),
-        },
-        _ => SpawnError {
-            code: exit::INTERNAL,
-            message: format!(
-                "cannot set up the child's descriptors: {}",
-                crate::diag::os_error(&err)
-            ),
-        },
+    Ok(Prepared {
+        program: program.clone(),
+        _argv: argv,
+        _envp: envp,
+        candidates,
+        argv_ptrs,
+        envp_ptrs,
+        ignore: spec.ignore.iter().map(|s| s.0).collect(),
+        pdeathsig: spec.pdeathsig.0,
+        fds,
+        user: spec.user.cloned(),
+        groups_buf,
+        no_new_privs: spec.no_new_privs,
+        terminal: spec.terminal,
     })
+}
+
+/// A descriptor of ours at `min` or above, close-on-exec (closed when dropped).
+fn above(fd: RawFd, min: i32) -> std::io::Result<std::os::fd::OwnedFd> {
+    // SAFETY: fcntl F_DUPFD_CLOEXEC on a descriptor of ours.
+    let n = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a descriptor we just created.
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(n) })
+}
+
+impl Prepared {
+    /// Forks and execs the child in its own process group. Returns its PID, which is also its
+    /// process group ID.
+    pub fn spawn(&mut self) -> Result<i32, SpawnError> {
+        use std::os::fd::AsRawFd;
+        let internal = |what: &str| SpawnError {
+            code: exit::INTERNAL,
+            message: format!(
+                "{what}: {}",
+                crate::sys::os_error(&std::io::Error::last_os_error())
+            ),
+        };
+        // Every descriptor the child copies from sits above every number it copies to, and so
+        // does the exec-status pipe: the child's dup2 calls can then run in any order without
+        // one overwriting another's source (`--ready fd:5` used to land on the status pipe and
+        // turn an exec failure into "closed its readiness descriptor").
+        let min = self
+            .fds
+            .iter()
+            .map(|&(_, t)| t + 1)
+            .max()
+            .unwrap_or(3)
+            .max(3);
+        let moved: Vec<(std::os::fd::OwnedFd, i32)> = self
+            .fds
+            .iter()
+            .map(|&(fd, target)| above(fd, min).map(|o| (o, target)))
+            .collect::<Result<_, _>>()
+            .map_err(|_| internal("cannot set up the child's descriptors"))?;
+        let fds: Vec<(RawFd, i32)> = moved.iter().map(|(o, t)| (o.as_raw_fd(), *t)).collect();
+        let (rd, wr) = crate::sys::pipe()
+            .and_then(|(r, w)| Ok((above(r.as_raw_fd(), min)?, above(w.as_raw_fd(), min)?)))
+            .map_err(|_| internal("cannot create the exec status pipe"))?;
+        // The read end is read with a blocking read below.
+        // SAFETY: fcntl on our own descriptor.
+        unsafe { libc::fcntl(rd.as_raw_fd(), libc::F_SETFL, 0) };
+        // SAFETY: getpid has no preconditions.
+        let parent = unsafe { libc::getpid() };
+
+        // SAFETY: sigshim is single-threaded (no thread is ever started), so the child is a
+        // faithful copy; it only makes async-signal-safe calls until execve or _exit.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(internal("cannot fork"));
+        }
+        if pid == 0 {
+            // SAFETY: in the child, all pointers were built before fork and stay valid; every
+            // call below is async-signal-safe (signal-safety(7)).
+            unsafe {
+                child_after_fork(ChildArgs {
+                    parent,
+                    wr: wr.as_raw_fd(),
+                    pdeathsig: self.pdeathsig,
+                    ignore: &self.ignore,
+                    fds: &fds,
+                    user: self.user.as_ref(),
+                    groups_buf: &mut self.groups_buf,
+                    no_new_privs: self.no_new_privs,
+                    terminal: self.terminal,
+                    candidates: &self.candidates,
+                    argv: self.argv_ptrs.as_ptr(),
+                    envp: self.envp_ptrs.as_ptr(),
+                })
+            }
+        }
+
+        // Parent. setpgid here too, so that no signal sent to the group before the child got
+        // to its own setpgid can miss it (the classic job-control race; EACCES once it has
+        // exec'd).
+        // SAFETY: plain syscalls on our own child and the terminal we were handed.
+        unsafe {
+            libc::setpgid(pid, pid);
+            // The same for the terminal (the child does it too, before exec): whichever runs
+            // first, the app reads the terminal as its foreground.
+            if let Some(tty) = self.terminal {
+                libc::tcsetpgrp(tty, pid);
+            }
+        }
+        drop(wr);
+        drop(moved);
+        let mut report = [0u8; 8];
+        let mut got = 0;
+        while got < report.len() {
+            // SAFETY: reading into the unfilled tail of a local buffer.
+            let n = unsafe {
+                libc::read(
+                    rd.as_raw_fd(),
+                    report[got..].as_mut_ptr().cast(),
+                    report.len() - got,
+                )
+            };
+            if n < 0 && crate::sys::errno() == libc::EINTR {
+                continue;
+            }
+            if n <= 0 {
+                break;
+            }
+            got += n as usize;
+        }
+        drop(rd);
+        if got == 0 {
+            return Ok(pid);
+        }
+        // The child failed before exec and has exited: reap it so nothing is left behind.
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        let step = i32::from_ne_bytes(report[..4].try_into().unwrap_or_default());
+        let errno = i32::from_ne_bytes(report[4..].try_into().unwrap_or_default());
+        Err(self.failure(step, errno))
+    }
+
+    fn failure(&self, step: i32, errno: i32) -> SpawnError {
+        let err = std::io::Error::from_raw_os_error(errno);
+        let why = crate::sys::os_error(&err);
+        let name = self.program.to_string_lossy();
+        let internal = |message: String| SpawnError {
+            code: exit::INTERNAL,
+            message,
+        };
+        match step {
+            STEP_EXEC => SpawnError {
+                code: if errno == libc::ENOENT || errno == libc::ENOTDIR {
+                    exit::NOT_FOUND
+                } else {
+                    exit::NOT_EXECUTABLE
+                },
+                message: if errno == libc::ENOENT && !self.program.as_bytes().contains(&b'/') {
+                    format!("cannot exec {name}: not found in PATH")
+                } else {
+                    format!("cannot exec {name}: {why}")
+                },
+            },
+            STEP_SETPGID => internal(format!(
+                "cannot put the child in its own process group: {why}"
+            )),
+            STEP_PRIVS => internal(format!(
+                "cannot drop privileges{}: {why}",
+                self.user
+                    .as_ref()
+                    .map(|c| format!(" to {}", c.name))
+                    .unwrap_or_default()
+            )),
+            STEP_PDEATHSIG => {
+                internal(format!("cannot set the child's parent-death signal: {why}"))
+            }
+            _ => internal(format!("cannot set up the child's descriptors: {why}")),
+        }
+    }
 }
 
 /// Where execvp(3) would look: the name itself if it has a slash, else each PATH entry
@@ -335,51 +427,16 @@ impl VecBytes for OsString {
     }
 }
 
-/// The kernel's `struct sigaction` for rt_sigaction(2) (no restorer is needed for SIG_DFL and
-/// SIG_IGN, which never return to user space).
-#[repr(C)]
-struct KernelSigaction {
-    handler: libc::sighandler_t,
-    flags: libc::c_ulong,
-    restorer: usize,
-    mask: u64,
-}
-
-/// Async-signal-safe: one system call on a stack value.
-///
-/// # Safety
-/// `handler` must be SIG_DFL or SIG_IGN.
-unsafe fn set_disposition(sig: i32, handler: libc::sighandler_t) {
-    let act = KernelSigaction {
-        handler,
-        flags: 0,
-        restorer: 0,
-        mask: 0,
-    };
-    // SAFETY: rt_sigaction with a valid pointer to a correctly laid out struct and the
-    // kernel's sigset size (8 bytes).
-    unsafe {
-        libc::syscall(
-            libc::SYS_rt_sigaction,
-            sig,
-            &act as *const KernelSigaction,
-            std::ptr::null_mut::<KernelSigaction>(),
-            8usize,
-        )
-    };
-}
-
 struct ChildArgs<'a> {
     parent: libc::pid_t,
     wr: RawFd,
     pdeathsig: i32,
     ignore: &'a [i32],
-    max_sig: i32,
-    stdout: Option<RawFd>,
-    stderr: Option<RawFd>,
-    extra_fd: Option<(RawFd, i32)>,
+    fds: &'a [(RawFd, i32)],
     user: Option<&'a Credentials>,
+    groups_buf: &'a mut [libc::gid_t],
     no_new_privs: bool,
+    terminal: Option<RawFd>,
     candidates: &'a [CString],
     argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
@@ -407,41 +464,33 @@ unsafe fn child_after_fork(a: ChildArgs) -> ! {
         if libc::setpgid(0, 0) != 0 {
             fail(STEP_SETPGID);
         }
+        // On a terminal whose foreground sigshim held, the app's group takes it before exec,
+        // or the app is stopped by SIGTTIN the moment it reads (tini does the same). The
+        // child is in the background here, which tcsetpgrp(3) answers with SIGTTOU unless it
+        // is blocked: it still is (sigshim's mask, reset below). A failure is not fatal.
+        if let Some(tty) = a.terminal {
+            libc::tcsetpgrp(tty, libc::getpid());
+        }
 
         // Default dispositions for everything (handlers are reset by execve anyway, but an
         // inherited SIG_IGN survives it: a shell's `cmd &` ignores INT and QUIT, Rust ignores
         // PIPE), then the guard's deliberate ignores, then an empty mask (sigshim blocks the
-        // signals it reads through signalfd, and the mask survives execve too).
-        // The raw system call, because glibc's sigaction() refuses its two internal RT signals
-        // (32, 33) with EINVAL, and an ignore inherited on those would otherwise survive.
-        for sig in 1..=a.max_sig {
-            if sig == libc::SIGKILL || sig == libc::SIGSTOP {
-                continue;
+        // signals it reads through signalfd, and the mask survives execve too). Raw system
+        // calls: the C library refuses its own real-time signals.
+        for sig in 1..=RTMAX {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                set_disposition(sig, libc::SIG_DFL);
             }
-            set_disposition(sig, libc::SIG_DFL);
         }
         for &sig in a.ignore {
             set_disposition(sig, libc::SIG_IGN);
         }
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        crate::sys::sigmask(libc::SIG_SETMASK, crate::sys::SigSet::default());
 
-        for (fd, target) in [(a.stdout, 1), (a.stderr, 2)] {
-            if let Some(fd) = fd
-                && libc::dup2(fd, target) < 0
-            {
-                fail(STEP_DUP);
-            }
-        }
-        if let Some((fd, target)) = a.extra_fd {
-            // dup2 onto itself keeps FD_CLOEXEC set; clear it so the app inherits the fd.
-            let ok = if fd == target {
-                libc::fcntl(fd, libc::F_SETFD, 0) == 0
-            } else {
-                libc::dup2(fd, target) >= 0
-            };
-            if !ok {
+        // Every source sits above every target (see `spawn`), so the order does not matter;
+        // dup2 clears close-on-exec on the copy.
+        for &(fd, target) in a.fds {
+            if libc::dup2(fd, target) < 0 {
                 fail(STEP_DUP);
             }
         }
@@ -458,7 +507,7 @@ unsafe fn child_after_fork(a: ChildArgs) -> ! {
             {
                 fail(STEP_PRIVS);
             }
-            let mut now = [0 as libc::gid_t; 4096];
+            let now = a.groups_buf;
             let n = libc::getgroups(now.len() as libc::c_int, now.as_mut_ptr());
             let groups_ok = n >= 0
                 && n as usize == c.groups.len()

@@ -4,10 +4,11 @@
 //! Every error here is a usage error (exit 2) with one line naming the problem. Option parsing
 //! stops at the first non-option word: `sigshim -v app --flag` hands `--flag` to the app.
 
+pub use crate::diag::Verbosity;
 use crate::exit::Policy;
 use crate::output::syslog::{Format, parse_facility, parse_priority};
 use crate::schedule::{Schedule, parse_duration};
-use crate::signals::{Rewrite, Signal, Table, parse_rewrite, parse_signal};
+use crate::signals::{Options, Rewrite, Target, parse_rewrite, parse_signal};
 use clap::{ArgAction, Parser};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -174,6 +175,11 @@ struct Args {
     #[arg(long, help_heading = "Signals")]
     no_subreaper: bool,
 
+    /// On a terminal, keep its foreground instead of handing it to the app (which is then
+    /// stopped by SIGTTIN the moment it reads the terminal).
+    #[arg(long, help_heading = "Terminal")]
+    keep_terminal: bool,
+
     /// How long processes the app leaves behind when it exits get between SIGTERM and SIGKILL
     /// (default: the kill deadline, or 2s; 0: SIGKILL at once).
     #[arg(long, value_name = "DURATION", help_heading = "Stopping")]
@@ -250,6 +256,12 @@ struct Args {
     #[arg(long, value_name = "BYTES", help_heading = "Output")]
     max_line: Option<usize>,
 
+    /// Give the app a pseudo-terminal as stdout (stderr stays a pipe), so that it line-buffers
+    /// and its lines arrive as they are written; TERM=dumb, NO_COLOR=1 and PAGER=cat keep it
+    /// plain unless already set. Needs captured output.
+    #[arg(long, help_heading = "Output")]
+    stdout_pty: bool,
+
     /// After the app exits, how long to keep reading output that something else still writes
     /// (0: send what the pipes already hold, wait for nothing more).
     #[arg(
@@ -311,15 +323,6 @@ struct Args {
     command: Vec<OsString>,
 }
 
-/// Verbosity of sigshim's own diagnostics.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Verbosity {
-    Quiet,
-    Normal,
-    Verbose,
-    Debug,
-}
-
 /// The `--log` choice; `auto` is resolved at start, when the sockets are looked at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogMode {
@@ -345,57 +348,20 @@ pub struct Log {
     pub drain_timeout: Duration,
 }
 
-impl Log {
-    /// Resolves `auto` and the per-target defaults; `None` means inherit (no capture). With
-    /// `capture` (readiness watches the output), inherit becomes a verbatim copy instead.
-    pub fn settings(&self, capture: bool) -> Option<crate::output::Settings> {
-        use crate::output::{Target, is_socket};
-        let target = match self.mode {
-            LogMode::Inherit if capture => Target::Passthrough,
-            LogMode::Inherit => return None,
-            LogMode::Journald => Target::Journald(self.journal_socket.clone()),
-            LogMode::Syslog => Target::Syslog(self.syslog_socket.clone(), self.syslog_format),
-            LogMode::Auto if is_socket(&self.journal_socket) => {
-                Target::Journald(self.journal_socket.clone())
-            }
-            LogMode::Auto if is_socket(&self.syslog_socket) => {
-                Target::Syslog(self.syslog_socket.clone(), self.syslog_format)
-            }
-            LogMode::Auto if capture => Target::Passthrough,
-            LogMode::Auto => return None,
-        };
-        let max_line = self.max_line.unwrap_or(match target {
-            Target::Journald(_) => 256 * 1024,
-            Target::Syslog(..) => 8000,
-            Target::Passthrough => 1024 * 1024,
-        });
-        Some(crate::output::Settings {
-            target,
-            tag: self.tag.clone(),
-            facility: self.facility,
-            stdout_priority: self.stdout_priority,
-            stderr_priority: self.stderr_priority,
-            level_prefix: self.level_prefix,
-            max_line,
-        })
-    }
-}
-
-/// Everything the rest of sigshim needs, validated.
+/// Everything the rest of sigshim needs, validated: plain data. What depends on the
+/// environment (which init is above, whether the log sockets exist) is decided at set-up.
 #[derive(Debug)]
 pub struct Config {
     pub command: Vec<OsString>,
-    pub table: Table,
-    pub schedule: Schedule,
-    pub single_child: bool,
-    pub guard: Vec<Signal>,
-    pub pdeathsig: Signal,
+    /// Combined into one plan at set-up (`signals::Plan`), once the init above is known.
+    pub signals: Options,
     pub subreaper: bool,
-    pub leftover_grace: Duration,
+    /// `--keep-terminal`.
+    pub keep_terminal: bool,
+    /// `--stdout-pty`.
+    pub stdout_pty: bool,
     pub policy: Policy,
     pub log: Log,
-    /// Whether --kill-after or --stop-schedule was given (else the init's default applies).
-    pub deadline_given: bool,
     pub ready: crate::notify::Mode,
     pub ready_timeout: Option<Duration>,
     pub delivery: crate::notify::Delivery,
@@ -455,12 +421,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Parsed {
             return Parsed::Print { text, code };
         }
     };
-    let schedule_option = if args.stop_schedule.is_some() {
-        "--stop-schedule"
-    } else {
-        "--kill-after"
-    };
-    match validate(args).and_then(|c| refuse_zero_waits(c, schedule_option)) {
+    match validate(args).and_then(refuse_zero_waits) {
         Ok(c) => Parsed::Run(Box::new(c)),
         Err(msg) => Parsed::Print {
             text: format!(
@@ -575,17 +536,23 @@ fn unknown(cmd: &clap::Command, word: &str) -> String {
 /// Accepted, with the meaning the manual gives: `--leftover-grace 0` (processes the app leaves
 /// behind get SIGKILL at once) and `--drain-timeout 0` (what the pipes already hold is still
 /// sent, but sigshim does not wait for writers that keep them open).
-fn refuse_zero_waits(c: Config, schedule_option: &str) -> Result<Config, String> {
-    if c.schedule
-        .steps()
-        .iter()
-        .any(|s| s.wait == Some(Duration::ZERO))
-    {
-        return Err(format!(
-            "{schedule_option}: a wait of 0 leaves the app no time to stop before the next \
-             signal; give it time (e.g. 100ms), or leave {schedule_option} \
-             out to wait as long as the app takes"
-        ));
+fn refuse_zero_waits(c: Config) -> Result<Config, String> {
+    let zero_step = c
+        .signals
+        .stop_schedule
+        .as_ref()
+        .is_some_and(|s| s.steps().iter().any(|s| s.wait == Some(Duration::ZERO)));
+    for (option, zero) in [
+        ("--kill-after", c.signals.kill_after == Some(Duration::ZERO)),
+        ("--stop-schedule", zero_step),
+    ] {
+        if zero {
+            return Err(format!(
+                "{option}: a wait of 0 leaves the app no time to stop before the next signal; \
+                 give it time (e.g. 100ms), or leave {option} out to wait as long as the app \
+                 takes"
+            ));
+        }
     }
     if c.ready_timeout == Some(Duration::ZERO) {
         return Err(
@@ -599,62 +566,67 @@ fn refuse_zero_waits(c: Config, schedule_option: &str) -> Result<Config, String>
 
 fn validate(a: Args) -> Result<Config, String> {
     let sig = |what: &str, s: &str| parse_signal(s).map_err(|e| format!("{what}: {e}"));
+    let duration = |what: &str, d: &str| parse_duration(d).map_err(|e| format!("{what}: {e}"));
     let stop_on = a
         .stop_on
         .split(',')
         .map(|s| sig("--stop-on", s))
         .collect::<Result<Vec<_>, _>>()?;
-    for s in &stop_on {
-        if s.is_uncatchable() || s.is_synchronous_fault() || *s == Signal::CHLD {
-            return Err(format!("--stop-on: {s} cannot be used as a stop request"));
-        }
-    }
-    let stop_signal = a
-        .stop_signal
-        .as_deref()
-        .map(|s| sig("--stop-signal", s))
-        .transpose()?;
-    // Without --stop-signal the schedule's first step is TERM for bookkeeping (what processes
-    // left behind get); a stop request itself is delivered as it arrived.
-    let first = stop_signal.unwrap_or(Signal::TERM);
-    let schedule = match (&a.stop_schedule, &a.kill_after) {
-        (Some(s), _) => Schedule::parse(s)?,
-        (None, Some(k)) => Schedule::kill_after(
-            first,
-            parse_duration(k).map_err(|e| format!("--kill-after: {e}"))?,
-        ),
-        (None, None) => Schedule::forever(first),
-    };
-    let translate_to = match &a.stop_schedule {
-        Some(_) => Some(schedule.first_signal()),
-        None => stop_signal,
-    };
     let rewrites = a
         .rewrite
         .iter()
         .map(|r| parse_rewrite(r).map_err(|e| format!("--rewrite: {e}")))
         .collect::<Result<Vec<Rewrite>, _>>()?;
-    let table = Table::new(&stop_on, translate_to, &rewrites);
-    let guard = if a.no_guard {
-        Vec::new()
-    } else {
-        table.guard()
+    let signals = Options {
+        stop_on,
+        stop_signal: a
+            .stop_signal
+            .as_deref()
+            .map(|s| sig("--stop-signal", s))
+            .transpose()?,
+        stop_schedule: a
+            .stop_schedule
+            .as_deref()
+            .map(Schedule::parse)
+            .transpose()?,
+        kill_after: a
+            .kill_after
+            .as_deref()
+            .map(|k| duration("--kill-after", k))
+            .transpose()?,
+        rewrites,
+        pdeathsig: sig("--pdeathsig", &a.pdeathsig)?,
+        leftover_grace: a
+            .leftover_grace
+            .as_deref()
+            .map(|g| duration("--leftover-grace", g))
+            .transpose()?,
+        guard: !a.no_guard,
+        target: if a.single_child {
+            Target::Child
+        } else {
+            Target::Group
+        },
     };
-    let pdeathsig = sig("--pdeathsig", &a.pdeathsig)?;
-    let deadline = schedule.steps().iter().find_map(|s| s.wait);
-    let leftover_grace = match &a.leftover_grace {
-        Some(g) => parse_duration(g).map_err(|e| format!("--leftover-grace: {e}"))?,
-        None => deadline.unwrap_or(Duration::from_secs(2)),
-    };
+    // Combining is checked here too, so a bad combination is a usage error before anything
+    // runs (set-up builds the same plan again with the init's default deadline).
+    crate::signals::Plan::new(&signals, None)?;
     if a.command[0].is_empty() {
         return Err("PROGRAM is empty".into());
     }
     let log = validate_log(&a)?;
     let ready = crate::notify::parse_mode(&a.ready)?;
+    if a.stdout_pty && log.mode == LogMode::Inherit && !matches!(ready, crate::notify::Mode::Log(_))
+    {
+        return Err(
+            "--stdout-pty: with --log inherit the app writes to sigshim's own stdout; capture it (--log journald, syslog or auto, or --ready log:)"
+                .into(),
+        );
+    }
     let ready_timeout = a
         .ready_timeout
         .as_deref()
-        .map(|d| parse_duration(d).map_err(|e| format!("--ready-timeout: {e}")))
+        .map(|d| duration("--ready-timeout", d))
         .transpose()?;
     if let Some(fd) = a.notify_fd {
         // SAFETY: fcntl F_GETFD only inspects the descriptor table.
@@ -666,19 +638,15 @@ fn validate(a: Args) -> Result<Config, String> {
     }
     Ok(Config {
         command: a.command,
-        table,
-        schedule,
-        single_child: a.single_child,
-        guard,
-        pdeathsig,
+        signals,
         subreaper: !a.no_subreaper,
-        leftover_grace,
+        keep_terminal: a.keep_terminal,
+        stdout_pty: a.stdout_pty,
         policy: Policy {
             code_on_signal: a.exit_code_on_signal,
             success: a.success_exit.iter().map(|&n| i32::from(n)).collect(),
         },
         log,
-        deadline_given: a.kill_after.is_some() || a.stop_schedule.is_some(),
         ready,
         ready_timeout,
         delivery: crate::notify::Delivery {
@@ -885,26 +853,32 @@ mod tests {
             assert_eq!(text.lines().count(), 1, "{text}");
         }
         let c = run(&["--leftover-grace", "0", "--drain-timeout", "0", "app"]).unwrap();
-        assert_eq!(c.leftover_grace, Duration::ZERO);
+        assert_eq!(c.signals.leftover_grace, Some(Duration::ZERO));
         assert_eq!(c.log.drain_timeout, Duration::ZERO);
         // The smallest non-zero deadline is a deadline.
         let c = run(&["--kill-after", "1ms", "app"]).unwrap();
-        assert_eq!(c.schedule.steps()[0].wait, Some(Duration::from_millis(1)));
+        assert_eq!(c.signals.kill_after, Some(Duration::from_millis(1)));
         let c = run(&["--kill-after", "1m30s", "app"]).unwrap();
-        assert_eq!(c.schedule.steps()[0].wait, Some(Duration::from_secs(90)));
+        assert_eq!(c.signals.kill_after, Some(Duration::from_secs(90)));
     }
 
     #[test]
     fn guard_follows_translation() {
-        let c = run(&["--stop-signal", "INT", "app"]).unwrap();
-        assert_eq!(c.guard, vec![Signal::TERM]);
-        let c = run(&["--stop-signal", "INT", "--no-guard", "app"]).unwrap();
-        assert!(c.guard.is_empty());
-        let c = run(&["app"]).unwrap();
-        assert!(c.guard.is_empty());
-        let c = run(&["--stop-signal", "TERM", "app"]).unwrap();
-        assert_eq!(c.guard, vec![Signal::INT]);
-        let c = run(&["--stop-on", "TERM", "app"]).unwrap();
-        assert!(c.guard.is_empty());
+        let guard = |args: &[&str]| {
+            let c = run(args).unwrap();
+            crate::signals::Plan::new(&c.signals, None)
+                .unwrap()
+                .guard()
+                .to_vec()
+        };
+        use crate::signals::Signal;
+        assert_eq!(guard(&["--stop-signal", "INT", "app"]), [Signal::TERM]);
+        assert!(guard(&["--stop-signal", "INT", "--no-guard", "app"]).is_empty());
+        assert!(guard(&["app"]).is_empty());
+        assert_eq!(guard(&["--stop-signal", "TERM", "app"]), [Signal::INT]);
+        assert!(guard(&["--stop-on", "TERM", "app"]).is_empty());
+        // A schedule step or the parent-death signal is delivered, so never guarded.
+        assert!(guard(&["--stop-schedule", "INT/20s/TERM/5s/KILL", "app"]).is_empty());
+        assert!(guard(&["--stop-signal", "INT", "--pdeathsig", "TERM", "app"]).is_empty());
     }
 }

@@ -1,26 +1,36 @@
-//! sigshim's own diagnostics: a minimal `tracing` subscriber that writes one line per event to
-//! stderr in the one message shape sigshim uses (`sigshim: warning: ...`), or, when the app's
-//! output is captured, to the same journald/syslog destination under the identifier `sigshim`
-//! (so an operator finds sigshim's account of a stop next to the app's last lines). A
-//! diagnostic that cannot be sent there goes to stderr; events with the field
-//! `stderr = true` go to stderr as well (the fallback count belongs beside the fallback lines).
+//! sigshim's own diagnostics: a minimal `tracing` subscriber that writes one line per event in
+//! the one message shape sigshim uses (`sigshim: warning: ...`).
+//!
+//! Where they go follows the app's own stderr: when the app's output is captured (journald or
+//! syslog), to that destination under the identifier `sigshim`, so an operator finds sigshim's
+//! account of a stop next to the app's last lines (`output` registers the sender; this module
+//! knows no encoder); otherwise to sigshim's stderr. A diagnostic the destination does not take
+//! (down, full) goes to stderr instead, like the app's lines; so do the warnings about the
+//! destination itself (events with the field `stderr = true`), which belong beside the lines
+//! that went to stderr.
+//!
+//! Lines to stderr go through the console queue (`sys`): a stalled stderr never blocks the
+//! loop, and a broken one (EPIPE) is given up instead of raising SIGPIPE over and over.
 //!
 //! tracing-subscriber would bring formatting machinery, span storage and timestamps that a
 //! wrapper printing a handful of lines does not need; this is the whole of what sigshim uses.
-//! Spans are not used. Each line goes out in a single write(2) so that lines from sigshim and
-//! the app, sharing a stderr, never interleave mid-line.
+//! Spans are not used.
 
-use crate::cli::Verbosity;
-use crate::output::{Settings, Target, journald, syslog};
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::PathBuf;
 use std::sync::OnceLock;
 use tracing::field::{Field, Visit};
 use tracing::level_filters::LevelFilter;
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Metadata, Subscriber};
+
+/// Verbosity of sigshim's own diagnostics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+    Debug,
+}
 
 struct Diag {
     max: LevelFilter,
@@ -90,10 +100,10 @@ impl Subscriber for Diag {
         event.record(&mut msg);
         let sent = SINK
             .get()
-            .is_some_and(|sink| sink.send(priority, msg.text.as_bytes()));
+            .is_some_and(|send| send(priority, msg.text.as_bytes()));
         if !sent || msg.stderr {
-            let line = format!("sigshim: {level}: {}\n", one_line(&msg.text));
-            let _ = std::io::stderr().write_all(line.as_bytes());
+            let line = format!("sigshim: {level}: {}", one_line(&msg.text));
+            crate::sys::console_line(2, line.as_bytes());
         }
     }
 
@@ -102,81 +112,14 @@ impl Subscriber for Diag {
     fn exit(&self, _: &Id) {}
 }
 
-/// The log destination for sigshim's own records.
-struct Sink {
-    path: PathBuf,
-    sock: OnceLock<OwnedFd>,
-    encoder: SinkEncoder,
-}
+/// Sends one of sigshim's own records to the log destination: (priority, message) -> taken.
+pub type Sender = Box<dyn Fn(u8, &[u8]) -> bool + Send + Sync>;
 
-enum SinkEncoder {
-    Journald(journald::JournalHeader),
-    Syslog(syslog::SyslogHeader),
-}
+static SINK: OnceLock<Sender> = OnceLock::new();
 
-static SINK: OnceLock<Sink> = OnceLock::new();
-
-impl Sink {
-    /// One datagram, never blocking: false sends the diagnostic to stderr instead.
-    fn send(&self, priority: u8, message: &[u8]) -> bool {
-        let sock = match self.sock.get() {
-            Some(s) => s,
-            None => match crate::output::connect_dgram(&self.path) {
-                Ok(s) => self.sock.get_or_init(|| s),
-                Err(_) => return false,
-            },
-        };
-        let mut record = Vec::with_capacity(128 + message.len());
-        let _ = match &self.encoder {
-            SinkEncoder::Journald(h) => journald::encode_entry(&mut record, h, priority, message),
-            SinkEncoder::Syslog(h) => {
-                syslog::encode(&mut record, h, priority, &syslog::Stamp::now(), message)
-            }
-        };
-        // SAFETY: send on our socket with a valid buffer.
-        let n = unsafe {
-            libc::send(
-                sock.as_raw_fd(),
-                record.as_ptr().cast(),
-                record.len(),
-                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-            )
-        };
-        n >= 0
-    }
-}
-
-/// Sends sigshim's diagnostics to the app's log destination from now on, as `sigshim`.
-pub fn route_to(settings: &Settings) {
-    // SAFETY: getpid has no preconditions.
-    let pid = unsafe { libc::getpid() } as u32;
-    let (path, encoder) = match &settings.target {
-        Target::Journald(p) => (
-            p.clone(),
-            SinkEncoder::Journald(journald::JournalHeader::new(
-                b"sigshim",
-                pid,
-                settings.facility,
-            )),
-        ),
-        Target::Syslog(p, format) => (
-            p.clone(),
-            SinkEncoder::Syslog(syslog::SyslogHeader::new(
-                *format,
-                settings.facility,
-                b"sigshim",
-                pid,
-                &crate::output::hostname(),
-            )),
-        ),
-        // Diagnostics stay on stderr, which is where the copied lines go too.
-        Target::Passthrough => return,
-    };
-    let _ = SINK.set(Sink {
-        path,
-        sock: OnceLock::new(),
-        encoder,
-    });
+/// From now on, diagnostics also go to `send` (the app's log destination, as `sigshim`).
+pub fn route_to(send: Sender) {
+    let _ = SINK.set(send);
 }
 
 pub fn init(verbosity: Verbosity) {
@@ -187,15 +130,6 @@ pub fn init(verbosity: Verbosity) {
         Verbosity::Debug => LevelFilter::DEBUG,
     };
     let _ = tracing::subscriber::set_global_default(Diag { max });
-}
-
-/// An OS error as people read it: "No such file or directory", without Rust's "(os error 2)".
-pub fn os_error(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
 }
 
 /// A message made safe for one line: control characters from user input (a value with a

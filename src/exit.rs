@@ -75,24 +75,29 @@ impl Policy {
 pub fn raise(sig: Signal) {
     if sig.dumps_core() {
         // The child already left its core (or chose not to); a second one from sigshim would
-        // only bury it. RLIMIT_CORE 0 suppresses ours without touching the child's.
-        let zero = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: setrlimit with a valid pointer to an initialised struct.
-        unsafe { libc::setrlimit(libc::RLIMIT_CORE, &zero) };
+        // only bury it. A core limit of 0 is not enough: where core_pattern is a pipe
+        // (systemd-coredump, apport) the kernel ignores RLIMIT_CORE and dumps anyway. A
+        // process that is not dumpable is never dumped, pipe or file (fs/coredump.c,
+        // do_coredump: `if (!__get_dumpable(cprm.mm_flags)) goto fail`).
+        // SAFETY: prctl and setrlimit with integer arguments and a valid pointer.
+        unsafe {
+            libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+            let zero = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            libc::setrlimit(libc::RLIMIT_CORE, &zero);
+        }
     }
-    // SAFETY: plain libc calls on valid, initialised arguments; the process is single-threaded
-    // and about to die, so changing its signal state has no other observer.
+    // The raw calls: the C library refuses its own real-time signals (glibc 32 and 33), and an
+    // app may die of one.
+    // SAFETY: SIG_DFL is a valid disposition; the process is single-threaded and about to
+    // die, so changing its signal state has no other observer.
     unsafe {
-        libc::signal(sig.0, libc::SIG_DFL);
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, sig.0);
+        crate::sys::set_disposition(sig.0, libc::SIG_DFL);
         libc::kill(libc::getpid(), sig.0);
-        libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
     }
+    crate::sys::sigmask(libc::SIG_UNBLOCK, crate::sys::SigSet::default().with(sig.0));
 }
 
 #[cfg(test)]

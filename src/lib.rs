@@ -2,16 +2,22 @@
 //! and fuzz targets reach the pure parsers and encoders. The binary (`main.rs`) is the only
 //! intended user; nothing here is a stable API.
 //!
-//! In the order things happen: `cli` (command line) → `supervise` (set-up, the loop) → `child`
-//! (fork/exec) → `signals`, `schedule` (what to deliver, when) → `output` (logs) → `exit`.
+//! In the order things happen: `cli` (command line, plain validated data) → `supervise`
+//! (set-up: the environment's say, the signal plan from `signals` and `schedule`; then the
+//! executor loop) → `child` (prepare, fork/exec) → `machine` (the pure state machine the loop
+//! drives) → `output` (logs), `notify` (readiness) → `exit`. `sys` is the leaf every other
+//! module may use (descriptors, sockets, errno, the signal mask, the console); `diag` is
+//! sigshim's own messages.
 
 pub mod child;
 pub mod cli;
 pub mod diag;
 pub mod exit;
 pub mod init;
+pub mod machine;
 pub mod notify;
 pub mod output;
 pub mod schedule;
 pub mod signals;
 pub mod supervise;
+pub mod sys;

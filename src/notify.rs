@@ -5,19 +5,21 @@
 //! systemd's default `NotifyAccess=main` accepts it, puma#3086), when an output line matches
 //! (`log:`, checked by `output`), when a TCP port accepts (`tcp:`), when a file appears
 //! (`file:`), or when it writes a newline on a descriptor (`fd:`, s6's notification-fd).
-//! Probes that have no event to wait on (tcp, file) are retried every 100 ms until ready; that
-//! tick stops for good once the app is ready, so an idle sigshim still makes no system calls.
+//! Probes that have no event to wait on (tcp, file) are retried every 100 ms until ready (the
+//! timer is the state machine's, and stops for good once the app is ready, so an idle sigshim
+//! still makes no system calls).
 //!
-//! The same event is then delivered to whatever is above: systemd (`READY=1` on
-//! `$NOTIFY_SOCKET`, via the sd-notify crate), s6 (`--notify-fd`), Upstart's `expect stop`
-//! (sigshim stops itself once; Upstart continues it), or a ready file. `supervise` owns the
-//! loop; this module owns the descriptors and the protocol.
+//! Detecting ([`Detector`]) and announcing ([`Announcer`]) are apart: the same event is
+//! delivered to whatever is above, systemd (`READY=1` on `$NOTIFY_SOCKET`, via the sd-notify
+//! crate), s6 (`--notify-fd`), Upstart's `expect stop` (sigshim stops itself once; Upstart
+//! continues it), or a ready file. `supervise` owns the loop; this module owns the descriptors
+//! and the protocol.
 
 use std::ffi::OsString;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tracing::{debug, info, warn};
 
 /// `--ready MODE`.
@@ -84,44 +86,21 @@ pub struct ChildSetup {
     pub fd_owned: Option<OwnedFd>,
 }
 
-const PROBE_EVERY: Duration = Duration::from_millis(100);
-
-/// What a readiness check found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Check {
-    Ready,
-    TimedOut,
-    Waiting,
-}
-
-pub struct Readiness {
+/// Detecting readiness: the descriptors and probes of `--ready`. When to probe, and until
+/// when, is the state machine's (`machine`); this owns the I/O.
+pub struct Detector {
     mode: Mode,
-    delivery: Delivery,
-    ready: bool,
-    timeout: Option<Duration>,
-    timeout_at: Option<Instant>,
-    next_probe: Option<Instant>,
     tcp: Vec<SocketAddr>,
     fd_read: Option<OwnedFd>,
     relay: Option<OwnedFd>,
-    upstream: bool,
     /// The app's PID, which is also its process group.
     app: Option<libc::pid_t>,
 }
 
-impl Readiness {
-    pub fn new(
-        mode: Mode,
-        delivery: Delivery,
-        timeout: Option<Duration>,
-    ) -> std::io::Result<(Readiness, ChildSetup)> {
-        let upstream = std::env::var_os("NOTIFY_SOCKET").is_some();
-        if let Some(fd) = delivery.notify_fd {
-            // The descriptor is s6's channel to sigshim, not the app's: if the app inherited it,
-            // it could announce readiness on its own, or hold it open after sigshim closed it.
-            // SAFETY: fcntl on a descriptor validated at parse time.
-            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-        }
+impl Detector {
+    /// Sets up the mode's descriptors, and resolves a tcp probe's host: at set-up, before
+    /// sigshim blocks any signal, so that a hung resolver cannot make it deaf to a stop.
+    pub fn new(mode: Mode) -> std::io::Result<(Detector, ChildSetup)> {
         let mut setup = ChildSetup {
             env_set: Vec::new(),
             // sigshim is the one that talks to systemd; an app that finds NOTIFY_SOCKET would
@@ -130,34 +109,28 @@ impl Readiness {
             fd: None,
             fd_owned: None,
         };
-        let mut r = Readiness {
+        let mut d = Detector {
             mode: mode.clone(),
-            delivery,
-            ready: false,
-            timeout,
-            timeout_at: None,
-            next_probe: None,
             tcp: Vec::new(),
             fd_read: None,
             relay: None,
-            upstream,
             app: None,
         };
         match &mode {
             Mode::Notify => {
                 let (sock, name) = relay_socket()?;
-                r.relay = Some(sock);
+                d.relay = Some(sock);
                 setup.env_remove.clear();
                 setup.env_set.push(("NOTIFY_SOCKET".into(), name.into()));
             }
             Mode::Fd(n) => {
-                let (rd, wr) = crate::output::pipe()?;
+                let (rd, wr) = crate::sys::pipe()?;
                 setup.fd = Some((wr.as_raw_fd(), *n));
                 setup.fd_owned = Some(wr);
-                r.fd_read = Some(rd);
+                d.fd_read = Some(rd);
             }
             Mode::Tcp(host, port) => {
-                r.tcp = (host.as_str(), *port)
+                d.tcp = (host.as_str(), *port)
                     .to_socket_addrs()
                     .map_err(|e| {
                         std::io::Error::new(e.kind(), format!("cannot resolve {host}: {e}"))
@@ -166,59 +139,37 @@ impl Readiness {
             }
             _ => {}
         }
-        Ok((r, setup))
+        Ok((d, setup))
     }
 
-    /// The child has been exec'd: start the clock, or be ready at once in `spawn` mode.
-    pub fn started(&mut self, pid: i32, now: Instant) {
+    /// The app runs as `pid`.
+    pub fn started(&mut self, pid: libc::pid_t) {
         self.app = Some(pid);
-        self.timeout_at = self.timeout.and_then(|t| now.checked_add(t));
-        match self.mode {
-            Mode::Spawn => self.declare(pid),
-            Mode::Tcp(..) | Mode::File(_) => self.next_probe = Some(now),
-            _ => {}
+    }
+
+    /// Whether this mode is polled (tcp, file) rather than announced by an event.
+    pub fn probes(&self) -> bool {
+        matches!(self.mode, Mode::Tcp(..) | Mode::File(_))
+    }
+
+    /// Whether the app counts as ready as soon as it runs.
+    pub fn on_spawn(&self) -> bool {
+        self.mode == Mode::Spawn
+    }
+
+    /// One probe: does the port accept, does the file exist.
+    pub fn probe(&self) -> bool {
+        match &self.mode {
+            Mode::Tcp(..) => self
+                .tcp
+                .iter()
+                .any(|a| TcpStream::connect_timeout(a, Duration::from_millis(100)).is_ok()),
+            Mode::File(p) => p.exists(),
+            _ => false,
         }
     }
 
-    /// The next moment `check` has something to do.
-    pub fn deadline(&self) -> Option<Instant> {
-        if self.ready {
-            return None;
-        }
-        match (self.next_probe, self.timeout_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    /// Runs a due probe or notices the timeout.
-    pub fn check(&mut self, now: Instant) -> Check {
-        if self.ready {
-            return Check::Waiting;
-        }
-        if self.next_probe.is_some_and(|t| now >= t) {
-            let ok = match &self.mode {
-                Mode::Tcp(..) => self
-                    .tcp
-                    .iter()
-                    .any(|a| TcpStream::connect_timeout(a, PROBE_EVERY).is_ok()),
-                Mode::File(p) => p.exists(),
-                _ => false,
-            };
-            if ok {
-                return Check::Ready;
-            }
-            self.next_probe = Some(now + PROBE_EVERY);
-        }
-        if self.timeout_at.is_some_and(|t| now >= t) {
-            self.timeout_at = None;
-            self.next_probe = None;
-            return Check::TimedOut;
-        }
-        Check::Waiting
-    }
-
-    /// Descriptors to poll: the fd-mode pipe until ready, and the relay socket always.
+    /// Descriptors to poll: the fd-mode pipe until it spoke, and the relay socket always.
     pub fn poll_fds(&self, fds: &mut Vec<libc::pollfd>) -> (Option<usize>, Option<usize>) {
         let mut add = |fd: &Option<OwnedFd>| {
             fd.as_ref().map(|f| {
@@ -230,42 +181,41 @@ impl Readiness {
                 fds.len() - 1
             })
         };
-        let pipe = if self.ready { None } else { add(&self.fd_read) };
-        (pipe, add(&self.relay))
+        (add(&self.fd_read), add(&self.relay))
     }
 
     /// The fd-mode pipe is readable: a newline means ready; EOF without one means the app
     /// closed it without announcing anything.
-    pub fn on_fd(&mut self) -> Check {
+    pub fn on_fd(&mut self) -> bool {
         let Some(fd) = &self.fd_read else {
-            return Check::Waiting;
+            return false;
         };
         let mut buf = [0u8; 512];
         // SAFETY: reading into a local buffer.
         let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
         if n > 0 && buf[..n as usize].contains(&b'\n') {
             self.fd_read = None;
-            return Check::Ready;
+            return true;
         }
         if n == 0 {
             warn!("the app closed its readiness descriptor without writing a newline");
             self.fd_read = None;
         }
-        Check::Waiting
+        false
     }
 
     /// A datagram on the relay socket: READY=1 makes the app ready; the states systemd
     /// understands are passed on from sigshim's PID; MAINPID= never (sigshim stays the main
     /// process that KillMode=mixed signals).
-    pub fn on_relay(&mut self) -> Check {
+    pub fn on_relay(&mut self, up: &Announcer) -> bool {
         let Some(sock) = &self.relay else {
-            return Check::Waiting;
+            return false;
         };
         let mut buf = [0u8; 4096];
-        let mut result = Check::Waiting;
+        let mut ready = false;
         loop {
             let Some((n, sender)) = recv_with_sender(sock.as_raw_fd(), &mut buf) else {
-                return result;
+                return ready;
             };
             // Only the app's own process group speaks for it: the socket is reachable from the
             // whole network namespace, and a stray READY=1 must not start a unit early.
@@ -285,7 +235,7 @@ impl Readiness {
             for line in text.lines() {
                 let key = line.split_once('=').map_or(line, |(k, _)| k);
                 match key {
-                    "READY" if line == "READY=1" => result = Check::Ready,
+                    "READY" if line == "READY=1" => ready = true,
                     "STATUS"
                     | "WATCHDOG"
                     | "EXTEND_TIMEOUT_USEC"
@@ -300,9 +250,46 @@ impl Readiness {
                     _ => debug!("not relaying '{line}' from the app"),
                 }
             }
-            if self.upstream && !relay.is_empty() {
-                let _ = sd_notify::notify(&[sd_notify::NotifyState::Custom(relay.trim_end())]);
-            }
+            up.relay(relay.trim_end());
+        }
+    }
+}
+
+/// Announcing readiness and the stop to whatever init is above.
+pub struct Announcer {
+    delivery: Delivery,
+    /// NOTIFY_SOCKET is set: systemd listens.
+    upstream: bool,
+    /// The app reports its own STATUS (notify mode): sigshim's would overwrite it.
+    app_status: bool,
+    ready: bool,
+}
+
+impl Announcer {
+    pub fn new(delivery: Delivery, mode: &Mode) -> Announcer {
+        if let Some(fd) = delivery.notify_fd {
+            // The descriptor is s6's channel to sigshim, not the app's: if the app inherited it,
+            // it could announce readiness on its own, or hold it open after sigshim closed it.
+            // SAFETY: fcntl on a descriptor validated at parse time.
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
+        Announcer {
+            delivery,
+            upstream: std::env::var_os("NOTIFY_SOCKET").is_some(),
+            app_status: *mode == Mode::Notify,
+            ready: false,
+        }
+    }
+
+    /// Whether systemd listens (NOTIFY_SOCKET is set).
+    pub fn upstream(&self) -> bool {
+        self.upstream
+    }
+
+    /// Passes the app's own notify states on to systemd.
+    pub fn relay(&self, states: &str) {
+        if self.upstream && !states.is_empty() {
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Custom(states)]);
         }
     }
 
@@ -312,18 +299,16 @@ impl Readiness {
             return;
         }
         self.ready = true;
-        self.next_probe = None;
-        self.timeout_at = None;
         info!("pid {pid} is ready");
         if self.upstream {
             // In notify mode the app's own STATUS (relayed just before) says more than ours.
             let status = format!("running: pid {pid}");
             let mut states = vec![sd_notify::NotifyState::Ready];
-            if self.mode != Mode::Notify {
+            if !self.app_status {
                 states.push(sd_notify::NotifyState::Status(&status));
             }
             if let Err(e) = sd_notify::notify(&states) {
-                warn!("cannot notify systemd: {}", crate::diag::os_error(&e));
+                warn!("cannot notify systemd: {}", crate::sys::os_error(&e));
             }
         }
         if let Some(path) = &self.delivery.ready_file
@@ -332,7 +317,7 @@ impl Readiness {
             warn!(
                 "cannot create the ready file {}: {}",
                 path.display(),
-                crate::diag::os_error(&e)
+                crate::sys::os_error(&e)
             );
         }
         if let Some(fd) = self.delivery.notify_fd.take() {
@@ -344,11 +329,16 @@ impl Readiness {
             }
         }
         if self.delivery.upstart_expect_stop {
-            // Upstart's `expect stop`: the job stops itself when ready, Upstart continues it
-            // with SIGCONT (init(5)). The SIGCONT reaches the app too, harmlessly.
-            // SAFETY: kill on our own PID.
-            unsafe { libc::kill(libc::getpid(), libc::SIGSTOP) };
+            self.stop_for_upstart();
         }
+    }
+
+    /// Upstart's `expect stop`: the job stops itself, Upstart continues it with SIGCONT
+    /// (init(5)). Also raised once before an exit that came before readiness, or Upstart never
+    /// sees the exit (`machine`, Action::UnblockUpstart).
+    pub fn stop_for_upstart(&self) {
+        // SAFETY: kill on our own PID.
+        unsafe { libc::kill(libc::getpid(), libc::SIGSTOP) };
     }
 
     /// The stop sequence began: tell systemd, and make its stop timeout cover `covers`.
@@ -418,7 +408,7 @@ fn recv_with_sender(fd: RawFd, buf: &mut [u8]) -> Option<(usize, Option<libc::pi
 /// the whole network namespace, so it asks for the sender's credentials and `on_relay` hears
 /// only the app's process group.
 fn relay_socket() -> std::io::Result<(OwnedFd, String)> {
-    let sock = crate::output::dgram_socket()?;
+    let sock = crate::sys::dgram_socket()?;
     // SAFETY: getpid has no preconditions.
     let pid = unsafe { libc::getpid() };
     let nanos = std::time::SystemTime::now()

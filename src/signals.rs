@@ -1,14 +1,22 @@
-//! Signal names and numbers, and the translation table.
+//! Signal names and numbers, and the signal plan.
 //!
-//! This module is pure: it parses what the operator wrote (`INT`, `SIGINT`, `2`, `rtmin+3`) into
-//! signal numbers and decides, for each signal sigshim receives, what reaches the child and
-//! whether it starts the stop sequence. Sending and receiving signals is `supervise`'s job; the
-//! set of signals sigshim listens to is decided here so that the two cannot disagree.
+//! This module is pure. It parses what the operator wrote (`INT`, `SIGINT`, `2`, `rtmin+3`)
+//! into signal numbers, and it builds the one [`Plan`] that decides everything sigshim does
+//! with signals: what each received signal becomes for the app (the routes: rewrites, stop
+//! requests, TSTP), the stop schedule, the parent-death signal, what processes the app leaves
+//! behind get, and the direct-delivery guard. Nothing later re-derives a piece of it: the
+//! supervisor asks the plan, the child is set up from it.
+//!
+//! The plan's invariant, checked where it is built: the guard (signals set to ignored in the
+//! child) never holds a signal that sigshim itself delivers to the app by any path. An app
+//! told to stop by TERM must not have TERM ignored.
 
+use crate::schedule::Schedule;
 use std::fmt;
+use std::time::Duration;
 
-/// A signal number, 1..=SIGRTMAX. Kept as a plain integer so that real-time signals (which have
-/// no libc constant of their own) are first-class.
+/// A signal number, 1..=64. Kept as a plain integer so that real-time signals (which have no
+/// libc constant of their own) are first-class.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Signal(pub i32);
 
@@ -49,21 +57,31 @@ const NAMES: &[(&str, i32)] = &[
     ("SYS", libc::SIGSYS),
 ];
 
-/// The lowest real-time signal the C library leaves to applications (glibc keeps 32 and 33 for
-/// its threads, musl 32 to 34), so `RTMIN+3` means the same to sigshim as to the app.
+/// `RTMIN` as userland means it: 34. glibc keeps 32 and 33 for its threads and says
+/// SIGRTMIN is 34; musl keeps 32 to 34 and says 35. A glibc app, `kill -s RTMIN+3` (procps and
+/// util-linux) and bash all mean 37 by RTMIN+3, so sigshim does too, whatever C library it was
+/// linked with (the static build uses musl).
+pub const RTMIN: i32 = 34;
+/// The kernel's highest signal (_NSIG) on every architecture sigshim builds for.
+pub const RTMAX: i32 = 64;
+
 pub fn rtmin() -> i32 {
-    libc::SIGRTMIN()
+    RTMIN
 }
 
 pub fn rtmax() -> i32 {
-    libc::SIGRTMAX()
+    RTMAX
 }
 
 impl Signal {
+    pub const HUP: Signal = Signal(libc::SIGHUP);
     pub const INT: Signal = Signal(libc::SIGINT);
+    pub const QUIT: Signal = Signal(libc::SIGQUIT);
     pub const KILL: Signal = Signal(libc::SIGKILL);
+    pub const PIPE: Signal = Signal(libc::SIGPIPE);
     pub const TERM: Signal = Signal(libc::SIGTERM);
     pub const CHLD: Signal = Signal(libc::SIGCHLD);
+    pub const CONT: Signal = Signal(libc::SIGCONT);
     pub const STOP: Signal = Signal(libc::SIGSTOP);
     pub const TSTP: Signal = Signal(libc::SIGTSTP);
     pub const TTIN: Signal = Signal(libc::SIGTTIN);
@@ -109,11 +127,11 @@ impl Signal {
         )
     }
 
-    /// Every signal sigshim takes in through its signal descriptor: all catchable ones except
-    /// the synchronous faults and the RT signals the C library keeps for its threads.
+    /// Every signal sigshim takes in through its signal descriptor: all of 1..=64 that can be
+    /// caught, except the synchronous faults. 32 and 33 included: left unblocked, their default
+    /// action would terminate sigshim.
     pub fn caught() -> impl Iterator<Item = Signal> {
-        (1..=rtmax())
-            .filter(|&n| n <= 31 || n >= rtmin())
+        (1..=RTMAX)
             .map(Signal)
             .filter(|s| !s.is_uncatchable() && !s.is_synchronous_fault())
     }
@@ -124,20 +142,17 @@ impl fmt::Display for Signal {
         if let Some((name, _)) = NAMES.iter().find(|(_, n)| *n == self.0) {
             return write!(f, "SIG{name}");
         }
-        let (min, max) = (rtmin(), rtmax());
-        if self.0 == min {
-            write!(f, "SIGRTMIN")
-        } else if self.0 == max {
-            write!(f, "SIGRTMAX")
-        } else if self.0 > min && self.0 < max {
-            write!(f, "SIGRTMIN+{}", self.0 - min)
-        } else {
-            write!(f, "signal {}", self.0)
+        match self.0 {
+            RTMIN => write!(f, "SIGRTMIN"),
+            RTMAX => write!(f, "SIGRTMAX"),
+            n if n > RTMIN && n < RTMAX => write!(f, "SIGRTMIN+{}", n - RTMIN),
+            // 32 and 33: no name in any C library (glibc keeps them for its threads).
+            n => write!(f, "SIG{n}"),
         }
     }
 }
 
-/// Parses `INT`, `SIGINT`, `sigint`, `2`, `RTMIN`, `SIGRTMIN+3`, `RTMAX-1`.
+/// Parses `INT`, `SIGINT`, `sigint`, `2`, `RTMIN`, `SIGRTMIN+3`, `RTMAX-1`, `33`, `SIG33`.
 pub fn parse_signal(spec: &str) -> Result<Signal, String> {
     // Blanks are forgiven ("TERM, INT"); a newline or other control character is not: a
     // value that spans lines is a mistake, not a signal.
@@ -156,6 +171,13 @@ pub fn parse_signal(spec: &str) -> Result<Signal, String> {
     if let Some((_, n)) = NAMES.iter().find(|(nm, _)| *nm == name) {
         return Ok(Signal(*n));
     }
+    // SIG32, as sigshim shows the two signals that have no name.
+    if !name.is_empty() && name.len() < upper.len() && name.bytes().all(|b| b.is_ascii_digit()) {
+        let n: i32 = name
+            .parse()
+            .map_err(|_| format!("signal number '{spec}' is out of range"))?;
+        return check_range(n, spec);
+    }
     let rt = |rest: &str, base: i32, sign: i32| -> Result<Signal, String> {
         if rest.is_empty() {
             return check_range(base, spec);
@@ -165,26 +187,26 @@ pub fn parse_signal(spec: &str) -> Result<Signal, String> {
             .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
             .ok_or_else(|| format!("unknown signal '{spec}'"))?;
         // RTMIN+N and RTMAX-N name real-time signals only: an offset that leaves the range
-        // (RTMAX-33 would be SIGSYS) is an error, as in util-linux kill.
+        // (RTMAX-33 would be SIGRTMIN-3) is an error, as in util-linux kill.
         let n = off
             .parse::<i32>()
             .ok()
             .and_then(|off| base.checked_add(sign * off))
-            .filter(|n| (rtmin()..=rtmax()).contains(n))
+            .filter(|n| (RTMIN..=RTMAX).contains(n))
             .ok_or_else(|| {
                 format!(
                     "signal '{spec}' is out of range (RTMIN+0..RTMIN+{} or RTMAX-0..RTMAX-{})",
-                    rtmax() - rtmin(),
-                    rtmax() - rtmin()
+                    RTMAX - RTMIN,
+                    RTMAX - RTMIN
                 )
             })?;
         check_range(n, spec)
     };
     if let Some(rest) = name.strip_prefix("RTMIN") {
-        return rt(rest, rtmin(), 1);
+        return rt(rest, RTMIN, 1);
     }
     if let Some(rest) = name.strip_prefix("RTMAX") {
-        return rt(rest, rtmax(), -1);
+        return rt(rest, RTMAX, -1);
     }
     Err(format!(
         "unknown signal '{spec}' (use a name such as TERM or SIGINT, a number, or RTMIN+N)"
@@ -192,39 +214,19 @@ pub fn parse_signal(spec: &str) -> Result<Signal, String> {
 }
 
 fn check_range(n: i32, spec: &str) -> Result<Signal, String> {
-    let max = rtmax();
-    if n < 1 || n > max {
-        return Err(format!("signal '{spec}' is out of range (1..={max})"));
-    }
-    if n > 31 && n < rtmin() {
-        return Err(format!(
-            "signal {n} is reserved by the C library for its threads; use RTMIN or above"
-        ));
+    if !(1..=RTMAX).contains(&n) {
+        return Err(format!("signal '{spec}' is out of range (1..={RTMAX})"));
     }
     Ok(Signal(n))
 }
 
-/// What reaches the child when sigshim receives a signal.
+/// What a `--rewrite` rule delivers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
     /// Send this signal (the same one, or its rewrite).
     Send(Signal),
-    /// Deliver nothing (`--rewrite FROM:ignore`, or a signal that makes no sense for a service).
+    /// Deliver nothing (`--rewrite FROM:ignore`).
     Drop,
-}
-
-/// How a received signal is handled, decided once per signal number at start-up.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Route {
-    pub action: Action,
-    /// This signal is the init asking the service to stop: it starts the stop schedule.
-    pub stop_request: bool,
-}
-
-/// The translation table: one route per signal number, built from the command line.
-#[derive(Clone, Debug)]
-pub struct Table {
-    routes: Vec<Route>,
 }
 
 /// A `--rewrite FROM:TO` rule.
@@ -261,66 +263,253 @@ pub fn parse_rewrite(spec: &str) -> Result<Rewrite, String> {
     Ok(Rewrite { from, to })
 }
 
-impl Table {
-    /// `stop_on`: the signals an init uses to ask for a stop (TERM and INT by default), each
-    /// of which becomes `stop_signal` for the child, or reaches it as itself when no stop signal
-    /// was asked for (plain forwarding: an image whose STOPSIGNAL is INT keeps getting INT).
-    /// `rewrites` override what is delivered (a rewritten stop request still starts the stop
-    /// sequence).
-    pub fn new(stop_on: &[Signal], stop_signal: Option<Signal>, rewrites: &[Rewrite]) -> Table {
-        let max = rtmax() as usize;
-        let mut routes: Vec<Route> = (0..=max)
+/// What reaches the app when sigshim receives a signal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deliver {
+    /// This signal (the same one, or its translation or rewrite).
+    Send(Signal),
+    /// Nothing.
+    Drop,
+    /// Job control from a terminal (Ctrl-Z), as dumb-init does it: the app gets TSTP, then
+    /// sigshim stops itself; the SIGCONT that resumes sigshim is forwarded like any signal.
+    Suspend,
+}
+
+/// How one received signal is handled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub deliver: Deliver,
+    /// The init asking for a stop: it starts the stop schedule.
+    pub stop: bool,
+}
+
+/// Where the app's signals go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The app's whole process group (the default: a shell script's children get it too).
+    Group,
+    /// The app alone (`--single-child`).
+    Child,
+}
+
+/// Everything the command line says about signals, validated one value at a time but not yet
+/// combined (that is [`Plan::new`]'s job).
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Signals that mean "stop" (`--stop-on`, TERM and INT by default).
+    pub stop_on: Vec<Signal>,
+    /// `--stop-signal`: what a stop request becomes; `None` is plain forwarding.
+    pub stop_signal: Option<Signal>,
+    /// `--stop-schedule`.
+    pub stop_schedule: Option<Schedule>,
+    /// `--kill-after`.
+    pub kill_after: Option<Duration>,
+    pub rewrites: Vec<Rewrite>,
+    pub pdeathsig: Signal,
+    /// `--leftover-grace`.
+    pub leftover_grace: Option<Duration>,
+    /// False with `--no-guard`.
+    pub guard: bool,
+    pub target: Target,
+}
+
+/// The one validated signal policy.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// One route per signal number (index 0 unused).
+    routes: Vec<Route>,
+    schedule: Schedule,
+    pdeathsig: Signal,
+    /// What processes the app leaves behind get, in order, before SIGKILL.
+    leftover: Vec<Signal>,
+    leftover_grace: Duration,
+    /// Set to ignored in the child before exec.
+    guard: Vec<Signal>,
+    target: Target,
+    /// Whether the schedule's timing came from the command line (else from the init above).
+    deadline_given: bool,
+}
+
+impl Plan {
+    /// Builds and checks the plan. `default_deadline` is the init's say when the command line
+    /// gives no deadline (Upstart's kill timeout leaves room for 4 s).
+    pub fn new(o: &Options, default_deadline: Option<Duration>) -> Result<Plan, String> {
+        for s in &o.stop_on {
+            if s.is_uncatchable() || s.is_synchronous_fault() || *s == Signal::CHLD {
+                return Err(format!("--stop-on: {s} cannot be used as a stop request"));
+            }
+        }
+        // Without --stop-signal the schedule's first step is TERM for bookkeeping (what
+        // processes left behind get); a stop request itself is delivered as it arrived.
+        let first = o.stop_signal.unwrap_or(Signal::TERM);
+        let (schedule, deadline_given) = match (&o.stop_schedule, o.kill_after) {
+            (Some(s), _) => (s.clone(), true),
+            (None, Some(k)) => (Schedule::kill_after(first, k), true),
+            (None, None) => match default_deadline {
+                Some(d) => (Schedule::kill_after(first, d), false),
+                None => (Schedule::forever(first), false),
+            },
+        };
+        // A stop request becomes the schedule's first signal when the operator named one (by
+        // --stop-signal or the schedule), else it reaches the app as itself.
+        let translate_to = match &o.stop_schedule {
+            Some(s) => Some(s.first_signal()),
+            None => o.stop_signal,
+        };
+
+        let mut routes: Vec<Route> = (0..=RTMAX)
             .map(|n| Route {
-                action: Action::Send(Signal(n as i32)),
-                stop_request: false,
+                deliver: Deliver::Send(Signal(n)),
+                stop: false,
             })
             .collect();
-        // A terminal's job control means nothing to a service. TTIN/TTOU only reach sigshim
-        // when it touches a terminal from the background; never pass them on. TSTP is handled
-        // by `supervise` (dumb-init's approach: stop the child, then stop ourselves).
+        // A terminal's job control means nothing to a service: TTIN and TTOU reach sigshim
+        // only when it touches a terminal from the background. Never pass them on.
         for s in [Signal::TTIN, Signal::TTOU] {
-            routes[s.0 as usize].action = Action::Drop;
+            routes[s.0 as usize].deliver = Deliver::Drop;
         }
-        for &s in stop_on {
+        routes[Signal::TSTP.0 as usize].deliver = Deliver::Suspend;
+        for &s in &o.stop_on {
             routes[s.0 as usize] = Route {
-                action: Action::Send(stop_signal.unwrap_or(s)),
-                stop_request: true,
+                deliver: Deliver::Send(translate_to.unwrap_or(s)),
+                stop: true,
             };
         }
-        for r in rewrites {
-            routes[r.from.0 as usize].action = r.to;
+        // Rewrites come last and win, TSTP and stop requests included (a rewritten stop
+        // request still starts the schedule).
+        for r in &o.rewrites {
+            routes[r.from.0 as usize].deliver = match r.to {
+                Action::Send(s) => Deliver::Send(s),
+                Action::Drop => Deliver::Drop,
+            };
         }
-        Table { routes }
+
+        let mut plan = Plan {
+            routes,
+            schedule,
+            pdeathsig: o.pdeathsig,
+            leftover: Vec::new(),
+            leftover_grace: Duration::ZERO,
+            guard: Vec::new(),
+            target: o.target,
+            deadline_given,
+        };
+        // Every signal sigshim sends the app on some path, except to leftovers (which follow
+        // from the guard below).
+        let delivered = plan.delivered();
+        if o.guard {
+            // Stop requests translated away (TERM under --stop-signal INT): under systemd's
+            // KillMode=control-group the init sends its KillSignal to every process of the
+            // unit, the app included; ignored in the child (an ignored disposition survives
+            // execve(2)), the raw signal cannot kill an app that only traps the other one.
+            plan.guard = (1..=RTMAX)
+                .map(Signal)
+                .filter(|&s| {
+                    let r = plan.route(s);
+                    r.stop && r.deliver != Deliver::Send(s) && !delivered.contains(&s)
+                })
+                .collect();
+        }
+        // Leftovers get the app's own stop signal and TERM, the signal every program
+        // understands, never through the rewrite table (dumb-init's trap) and never a guarded
+        // signal: they inherited the ignore, so it would do nothing but delay the SIGKILL.
+        for s in [plan.schedule.first_signal(), Signal::TERM] {
+            if s != Signal::KILL && !plan.guard.contains(&s) && !plan.leftover.contains(&s) {
+                plan.leftover.push(s);
+            }
+        }
+        plan.leftover_grace = o.leftover_grace.unwrap_or_else(|| {
+            plan.schedule
+                .steps()
+                .iter()
+                .find_map(|s| s.wait)
+                .unwrap_or(Duration::from_secs(2))
+        });
+        plan.check()?;
+        Ok(plan)
+    }
+
+    /// The invariant: nothing in the guard is delivered to the app by any path.
+    fn check(&self) -> Result<(), String> {
+        let mut delivered = self.delivered();
+        delivered.extend(&self.leftover);
+        match self.guard.iter().find(|s| delivered.contains(s)) {
+            Some(s) => Err(format!(
+                "internal error: {s} would be ignored in the app and also delivered to it; please report this"
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Every signal sigshim itself sends to the app: route targets (rewrites, translations,
+    /// plain forwarding), every schedule step, the parent-death signal, and job control: TSTP
+    /// (Ctrl-Z passed on) and the SIGCONT that follows each stop signal and resumes a
+    /// suspended app. Job control is counted whatever the routes say: an app that ignores TSTP
+    /// or CONT cannot be suspended or woken by anyone.
+    pub fn delivered(&self) -> Vec<Signal> {
+        let mut out: Vec<Signal> = Vec::new();
+        let mut add = |s: Signal| {
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        };
+        for (n, r) in self.routes.iter().enumerate().skip(1) {
+            match r.deliver {
+                // A signal forwarded as itself is delivered only if it is caught at all.
+                Deliver::Send(s) if s.0 as usize != n || Signal(n as i32).is_caught() => add(s),
+                Deliver::Suspend => add(Signal::TSTP),
+                _ => {}
+            }
+        }
+        for step in self.schedule.steps() {
+            add(step.signal);
+        }
+        add(self.pdeathsig);
+        add(Signal::TSTP);
+        add(Signal::CONT);
+        out
     }
 
     pub fn route(&self, sig: Signal) -> Route {
         self.routes.get(sig.0 as usize).copied().unwrap_or(Route {
-            action: Action::Drop,
-            stop_request: false,
+            deliver: Deliver::Drop,
+            stop: false,
         })
     }
 
-    /// The direct-delivery guard: stop requests that are translated *away* (TERM when the app
-    /// wants INT). Under systemd's `KillMode=control-group` the init sends its KillSignal to
-    /// every process of the unit, the app included; with these ignored in the child (an ignored
-    /// disposition survives execve(2)) the raw signal cannot kill an app that only traps the
-    /// other one. Never a signal that sigshim itself delivers: many programs keep an inherited
-    /// ignore and would then never see the stop.
-    pub fn guard(&self) -> Vec<Signal> {
-        let delivered_for_another = |sig: Signal| {
-            self.routes
-                .iter()
-                .enumerate()
-                .any(|(m, r)| m as i32 != sig.0 && r.action == Action::Send(sig))
-        };
-        self.routes
-            .iter()
-            .enumerate()
-            .map(|(n, r)| (Signal(n as i32), r))
-            .filter(|(sig, r)| r.stop_request && r.action != Action::Send(*sig))
-            .filter(|(sig, _)| !delivered_for_another(*sig))
-            .map(|(sig, _)| sig)
-            .collect()
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    pub fn pdeathsig(&self) -> Signal {
+        self.pdeathsig
+    }
+
+    pub fn leftover(&self) -> &[Signal] {
+        &self.leftover
+    }
+
+    pub fn leftover_grace(&self) -> Duration {
+        self.leftover_grace
+    }
+
+    pub fn guard(&self) -> &[Signal] {
+        &self.guard
+    }
+
+    pub fn target(&self) -> Target {
+        self.target
+    }
+
+    pub fn deadline_given(&self) -> bool {
+        self.deadline_given
+    }
+}
+
+impl Signal {
+    /// Whether sigshim reads this signal at all (see [`Signal::caught`]).
+    pub fn is_caught(self) -> bool {
+        (1..=RTMAX).contains(&self.0) && !self.is_uncatchable() && !self.is_synchronous_fault()
     }
 }
 
@@ -334,9 +523,12 @@ mod tests {
         assert_eq!(parse_signal("sigint"), Ok(Signal::INT));
         assert_eq!(parse_signal("SIGTERM"), Ok(Signal::TERM));
         assert_eq!(parse_signal("15"), Ok(Signal::TERM));
-        assert_eq!(parse_signal("RTMIN"), Ok(Signal(rtmin())));
-        assert_eq!(parse_signal("SIGRTMIN+3"), Ok(Signal(rtmin() + 3)));
-        assert_eq!(parse_signal("rtmax-1"), Ok(Signal(rtmax() - 1)));
+        assert_eq!(parse_signal("RTMIN"), Ok(Signal(34)));
+        assert_eq!(parse_signal("SIGRTMIN+3"), Ok(Signal(37)));
+        assert_eq!(parse_signal("rtmax-1"), Ok(Signal(63)));
+        assert_eq!(parse_signal("32"), Ok(Signal(32)));
+        assert_eq!(parse_signal("33"), Ok(Signal(33)));
+        assert_eq!(parse_signal("64"), Ok(Signal(64)));
         for bad in [
             "",
             "0",
@@ -349,7 +541,7 @@ mod tests {
             "RTMAX+1",
             "RTMIN+99",
             "1x",
-            "RTMAX-33",
+            "RTMAX-31",
             "RTMAX-49",
             "RTMIN+2147483647",
             "RTMAX-2147483647",
@@ -365,14 +557,20 @@ mod tests {
         for s in Signal::caught() {
             assert_eq!(parse_signal(&s.to_string()), Ok(s), "{s}");
         }
+        assert_eq!(Signal(33).to_string(), "SIG33");
+        assert_eq!(Signal(37).to_string(), "SIGRTMIN+3");
     }
 
     #[test]
     fn rewrite_rules() {
         let r = parse_rewrite("HUP:USR2").unwrap();
-        assert_eq!(r.from, Signal(libc::SIGHUP));
+        assert_eq!(r.from, Signal::HUP);
         assert_eq!(r.to, Action::Send(Signal(libc::SIGUSR2)));
         assert_eq!(parse_rewrite("hup:IGNORE").unwrap().to, Action::Drop);
+        assert_eq!(
+            parse_rewrite("HUP:34").unwrap().to,
+            Action::Send(Signal(34))
+        );
         for bad in [
             "KILL:INT", "STOP:INT", "CHLD:INT", "SEGV:INT", "HUP", "HUP:FOO",
         ] {
@@ -380,45 +578,136 @@ mod tests {
         }
     }
 
-    #[test]
-    fn stop_translation_and_guard() {
-        let t = Table::new(&[Signal::TERM, Signal::INT], Some(Signal::INT), &[]);
-        assert_eq!(
-            t.route(Signal::TERM),
-            Route {
-                action: Action::Send(Signal::INT),
-                stop_request: true
-            }
-        );
-        assert_eq!(t.guard(), vec![Signal::TERM]);
-        // The default: plain forwarding, both stop requests delivered as themselves, no guard.
-        let t = Table::new(&[Signal::TERM, Signal::INT], None, &[]);
-        assert_eq!(t.route(Signal::INT).action, Action::Send(Signal::INT));
-        assert!(t.route(Signal::INT).stop_request);
-        assert!(t.guard().is_empty());
-        // An explicit TERM translates INT into TERM, and guards INT.
-        let t = Table::new(&[Signal::TERM, Signal::INT], Some(Signal::TERM), &[]);
-        assert_eq!(t.guard(), vec![Signal::INT]);
-        // QUIT as stop signal: both TERM and INT are guarded.
-        let t = Table::new(
-            &[Signal::TERM, Signal::INT],
-            Some(Signal(libc::SIGQUIT)),
-            &[],
-        );
-        assert_eq!(t.guard(), vec![Signal::INT, Signal::TERM]);
-        // A rewrite that delivers TERM for USR1 keeps TERM out of the guard.
-        let r = parse_rewrite("USR1:TERM").unwrap();
-        let t = Table::new(&[Signal::TERM, Signal::INT], Some(Signal::INT), &[r]);
-        assert!(t.guard().is_empty());
+    fn options() -> Options {
+        Options {
+            stop_on: vec![Signal::TERM, Signal::INT],
+            stop_signal: None,
+            stop_schedule: None,
+            kill_after: None,
+            rewrites: Vec::new(),
+            pdeathsig: Signal::KILL,
+            leftover_grace: None,
+            guard: true,
+            target: Target::Group,
+        }
+    }
+
+    fn plan(f: impl FnOnce(&mut Options)) -> Plan {
+        let mut o = options();
+        f(&mut o);
+        Plan::new(&o, None).expect("valid plan")
     }
 
     #[test]
-    fn job_control_dropped() {
-        let t = Table::new(&[Signal::TERM], None, &[]);
-        assert_eq!(t.route(Signal::TTIN).action, Action::Drop);
+    fn stop_translation_and_guard() {
+        let p = plan(|o| o.stop_signal = Some(Signal::INT));
         assert_eq!(
-            t.route(Signal(libc::SIGHUP)).action,
-            Action::Send(Signal(libc::SIGHUP))
+            p.route(Signal::TERM),
+            Route {
+                deliver: Deliver::Send(Signal::INT),
+                stop: true
+            }
         );
+        assert_eq!(p.guard(), [Signal::TERM]);
+        // The default: plain forwarding, both stop requests delivered as themselves, no guard.
+        let p = plan(|_| {});
+        assert_eq!(p.route(Signal::INT).deliver, Deliver::Send(Signal::INT));
+        assert!(p.route(Signal::INT).stop);
+        assert!(p.guard().is_empty());
+        // An explicit TERM translates INT into TERM, and guards INT.
+        let p = plan(|o| o.stop_signal = Some(Signal::TERM));
+        assert_eq!(p.guard(), [Signal::INT]);
+        // QUIT as stop signal: both TERM and INT are guarded.
+        let p = plan(|o| o.stop_signal = Some(Signal::QUIT));
+        assert_eq!(p.guard(), [Signal::INT, Signal::TERM]);
+        // A rewrite that delivers TERM for USR1 keeps TERM out of the guard.
+        let p = plan(|o| {
+            o.stop_signal = Some(Signal::INT);
+            o.rewrites = vec![parse_rewrite("USR1:TERM").unwrap()];
+        });
+        assert!(p.guard().is_empty());
+        let p = plan(|o| {
+            o.stop_signal = Some(Signal::INT);
+            o.guard = false;
+        });
+        assert!(p.guard().is_empty());
+        let p = plan(|o| {
+            o.stop_signal = Some(Signal::INT);
+            o.stop_on = vec![Signal::TERM];
+        });
+        assert_eq!(p.guard(), [Signal::TERM]);
+    }
+
+    /// Bug: `INT/20s/TERM/5s/KILL` guarded TERM, so the TERM step did nothing.
+    #[test]
+    fn a_schedule_step_is_never_guarded() {
+        let p = plan(|o| o.stop_schedule = Some(Schedule::parse("INT/20s/TERM/5s/KILL").unwrap()));
+        assert_eq!(p.route(Signal::TERM).deliver, Deliver::Send(Signal::INT));
+        assert!(p.guard().is_empty(), "{:?}", p.guard());
+        assert_eq!(p.leftover(), [Signal::INT, Signal::TERM]);
+    }
+
+    /// Bug: `--pdeathsig TERM --stop-signal INT` guarded TERM, so the app outlived sigshim.
+    #[test]
+    fn the_parent_death_signal_is_never_guarded() {
+        let p = plan(|o| {
+            o.stop_signal = Some(Signal::INT);
+            o.pdeathsig = Signal::TERM;
+        });
+        assert!(p.guard().is_empty());
+    }
+
+    /// Bug: leftovers got TERM, which the guard had left ignored in them.
+    #[test]
+    fn leftovers_never_get_a_guarded_signal() {
+        let p = plan(|o| o.stop_signal = Some(Signal::INT));
+        assert_eq!(p.guard(), [Signal::TERM]);
+        assert_eq!(p.leftover(), [Signal::INT]);
+        let p = plan(|o| o.stop_signal = Some(Signal::INT));
+        assert!(p.check().is_ok());
+        let p = plan(|_| {});
+        assert_eq!(p.leftover(), [Signal::TERM]);
+    }
+
+    #[test]
+    fn job_control() {
+        let p = plan(|_| {});
+        assert_eq!(p.route(Signal::TTIN).deliver, Deliver::Drop);
+        assert_eq!(p.route(Signal::TSTP).deliver, Deliver::Suspend);
+        assert_eq!(p.route(Signal::HUP).deliver, Deliver::Send(Signal::HUP));
+        // Bug: `--rewrite TSTP:ignore` was accepted, yet the app got TSTP.
+        let p = plan(|o| o.rewrites = vec![parse_rewrite("TSTP:ignore").unwrap()]);
+        assert_eq!(p.route(Signal::TSTP).deliver, Deliver::Drop);
+        // Job control is never guarded, even as a stop request translated away.
+        let p = plan(|o| {
+            o.stop_on = vec![Signal::TSTP];
+            o.stop_signal = Some(Signal::INT);
+        });
+        assert!(p.guard().is_empty());
+    }
+
+    #[test]
+    fn deadlines() {
+        let p = plan(|o| o.kill_after = Some(Duration::from_secs(3)));
+        assert_eq!(p.leftover_grace(), Duration::from_secs(3));
+        assert!(p.deadline_given());
+        let mut o = options();
+        o.stop_signal = Some(Signal::INT);
+        let p = Plan::new(&o, Some(Duration::from_secs(4))).unwrap();
+        assert_eq!(
+            p.schedule(),
+            &Schedule::kill_after(Signal::INT, Duration::from_secs(4))
+        );
+        assert!(!p.deadline_given());
+        assert_eq!(plan(|_| {}).leftover_grace(), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn refused_stop_requests() {
+        for s in [Signal::KILL, Signal::CHLD, Signal(libc::SIGSEGV)] {
+            let mut o = options();
+            o.stop_on = vec![s];
+            assert!(Plan::new(&o, None).is_err(), "{s}");
+        }
     }
 }

@@ -1,26 +1,29 @@
-//! The supervision loop: one thread, one poll(2), a state enum driven by events.
+//! Set-up and the executor: one thread, one poll(2), the state machine's actions carried out.
 //!
-//! sigshim blocks every signal it handles and reads them from a signalfd, so a signal is data
-//! like any other and no code runs inside a signal handler. The loop waits on that descriptor
-//! (and, with log capture, on the child's pipes) with the earliest pending deadline as its
-//! timeout; with nothing pending it sleeps in poll(2) indefinitely, making no system calls while
-//! the service is idle (tini's one-second tick is the habit avoided here).
+//! Set-up decides what depends on the environment (which init is above, whether the log
+//! sockets exist), builds the signal plan, looks up users and hosts (while a stop signal can
+//! still simply end sigshim: nothing runs yet), then blocks every signal it handles and reads
+//! them from a signalfd, so a signal is data like any other and no code runs in a handler.
 //!
-//! The phases follow s6-supervise's table: `Running` until a stop request, `Stopping` through
-//! the schedule's steps, `Finishing` once the main child has ended and whatever it left behind
-//! is being wound down. What is delivered for which signal is decided in `signals`; what a
-//! deadline means in `schedule`; how the end is reported in `exit`.
+//! The loop waits on that descriptor, the app's pipes, the readiness descriptors and (when it
+//! has a backlog) sigshim's own stdout/stderr, with the state's earliest deadline as the
+//! timeout; with nothing due it sleeps in poll(2) indefinitely, making no system calls while
+//! the service is idle. Each fact becomes a `machine::Event`; `machine::step` decides; this
+//! module performs the returned actions (signals, reaping, /proc, notifications, output) and
+//! never decides anything itself.
 
 use crate::child;
-use crate::cli::Config;
+use crate::cli::{Config, Log, LogMode};
 use crate::exit::{self, ChildEnd, Exit};
 use crate::init::{self, Init};
-use crate::notify::{self, Check, Readiness};
-use crate::output::{Output, Pipes, Token};
-use crate::schedule::Schedule;
-use crate::signals::{Action, Signal};
-use std::os::fd::AsRawFd;
-use std::time::Instant;
+use crate::machine::{self, Action, Event, Note, Rules, State};
+use crate::notify::{Announcer, Detector, Mode};
+use crate::output::{Output, Pipes, Settings, Target, Token};
+use crate::signals::{Plan, Signal, Target as SignalTarget};
+use crate::sys;
+use std::collections::VecDeque;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
 use tracing::{debug, error, info, warn};
 
 /// A failure of sigshim itself (or of the spawn), with the exit code it maps to.
@@ -41,66 +44,67 @@ fn internal(what: &str) -> Fatal {
         code: exit::INTERNAL,
         message: format!(
             "{what}: {}",
-            crate::diag::os_error(&std::io::Error::last_os_error())
+            sys::os_error(&std::io::Error::last_os_error())
         ),
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
-    /// The app runs; nobody asked it to stop.
-    Running,
-    /// The stop schedule is at `step`; the next step is due at `next` (`None`: wait).
-    Stopping { step: usize, next: Option<Instant> },
-    /// The main child has ended. Processes it left behind got the stop signal and SIGTERM and
-    /// get SIGKILL at `kill_at`; sigshim exits once none remain and the output is drained.
-    Finishing {
-        end: ChildEnd,
-        kill_at: Option<Instant>,
-    },
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Event {
-    Signal(Signal),
-    ChildEnded(ChildEnd),
-    Deadline,
-    /// The app became ready (per --ready).
-    Ready,
-    /// --ready-timeout passed first.
-    ReadyTimeout,
-}
-
-struct Supervisor<'a> {
-    cfg: &'a Config,
-    /// The stop schedule in force (the command line's, or the init's default).
-    schedule: Schedule,
-    /// The main child's PID, which is also its process group ID.
-    pid: i32,
-    phase: Phase,
-    /// Whether sigshim still has children (the main one, or descendants re-parented to it).
-    children_remain: bool,
-    /// SIGKILL has been sent to the whole tree; anything that shows up later gets it too.
-    killing: bool,
-    /// Until when output is still read after the main child ended (a grandchild may hold the
-    /// pipes open forever).
-    drain_until: Option<Instant>,
-    output: Option<Output>,
-    readiness: Readiness,
-    /// Set when sigshim ends the app itself for a reason the app's outcome would hide.
-    exit_override: Option<Exit>,
-}
-
-/// Which descriptor a pollfd entry after the signalfd belongs to.
-#[derive(Clone, Copy, Debug)]
-enum Source {
-    Output(Token),
-    ReadyFd,
-    Relay,
+/// `--log` resolved: `auto` looks at the sockets. `None` means inherit (no capture). With
+/// `capture` (readiness watches the output), inherit becomes a verbatim copy instead.
+fn log_settings(log: &Log, capture: bool) -> Option<Settings> {
+    let target = match log.mode {
+        LogMode::Inherit if capture => Target::Passthrough,
+        LogMode::Inherit => return None,
+        LogMode::Journald => Target::Journald(log.journal_socket.clone()),
+        LogMode::Syslog => Target::Syslog(log.syslog_socket.clone(), log.syslog_format),
+        LogMode::Auto if sys::is_socket(&log.journal_socket) => {
+            Target::Journald(log.journal_socket.clone())
+        }
+        LogMode::Auto if sys::is_socket(&log.syslog_socket) => {
+            Target::Syslog(log.syslog_socket.clone(), log.syslog_format)
+        }
+        LogMode::Auto if capture => Target::Passthrough,
+        LogMode::Auto => return None,
+    };
+    let max_line = log.max_line.unwrap_or(match target {
+        Target::Journald(_) => 256 * 1024,
+        Target::Syslog(..) => 8000,
+        Target::Passthrough => 1024 * 1024,
+    });
+    Some(Settings {
+        target,
+        tag: log.tag.clone(),
+        facility: log.facility,
+        stdout_priority: log.stdout_priority,
+        stderr_priority: log.stderr_priority,
+        level_prefix: log.level_prefix,
+        max_line,
+    })
 }
 
 pub fn run(cfg: &Config) -> Result<Exit, Fatal> {
-    let sfd = SignalFd::open()?;
+    // Every signal sigshim will handle starts from its default action. An ignore inherited
+    // from the parent would survive: SIGCHLD set to SIG_IGN (it survives exec) makes the
+    // kernel reap the app behind sigshim's back, and sigshim would wait for ever. Nothing is
+    // blocked yet: until the app runs, a stop request simply ends sigshim, even while a user
+    // or host look-up below hangs.
+    // SIGPIPE alone stays ignored until it is blocked: a warning written to a broken stderr
+    // during set-up must not kill sigshim.
+    for sig in Signal::caught() {
+        let how = if sig == Signal::PIPE {
+            libc::SIG_IGN
+        } else {
+            libc::SIG_DFL
+        };
+        // SAFETY: SIG_DFL and SIG_IGN are valid dispositions.
+        unsafe { sys::set_disposition(sig.0, how) };
+    }
+    let above = init::detect();
+    let default_deadline = (above == Init::Upstart).then_some(init::UPSTART_DEFAULT_DEADLINE);
+    let plan = Plan::new(&cfg.signals, default_deadline).map_err(|message| Fatal {
+        code: exit::USAGE,
+        message,
+    })?;
     if cfg.subreaper {
         // Orphaned descendants are re-parented to the nearest subreaper instead of PID 1, so
         // sigshim reaps them (no zombies) and can find them at the deadline (prctl(2)).
@@ -112,39 +116,26 @@ pub fn run(cfg: &Config) -> Result<Exit, Fatal> {
             );
         }
     }
-    let above = init::detect();
-    let schedule = if above == Init::Upstart && !cfg.deadline_given {
-        Schedule::kill_after(cfg.schedule.first_signal(), init::UPSTART_DEFAULT_DEADLINE)
-    } else {
-        cfg.schedule.clone()
-    };
     let ready_regex = match &cfg.ready {
-        notify::Mode::Log(re) => Some(regex_lite::Regex::new(re).map_err(|e| Fatal {
+        Mode::Log(re) => Some(regex_lite::Regex::new(re).map_err(|e| Fatal {
             code: exit::USAGE,
             message: format!("--ready: {e}"),
         })?),
         _ => None,
     };
-    let settings = cfg.log.settings(ready_regex.is_some());
-    if let Some(s) = &settings {
-        crate::diag::route_to(s);
+    let settings = log_settings(&cfg.log, ready_regex.is_some());
+    if let Some(send) = settings.as_ref().and_then(crate::output::diag_sender) {
+        crate::diag::route_to(send);
     }
-    if let Some(w) = init::deadline_warning(above, &schedule) {
+    if let Some(w) = init::deadline_warning(above, plan.schedule()) {
         warn!(stderr = true, "{w}");
     }
     let setup_failed = |what: &str, e: std::io::Error| Fatal {
         code: exit::INTERNAL,
-        message: format!("{what}: {}", crate::diag::os_error(&e)),
+        message: format!("{what}: {}", sys::os_error(&e)),
     };
-    let pipes = match settings {
-        Some(_) => {
-            Some(Pipes::new().map_err(|e| setup_failed("cannot create the output pipes", e))?)
-        }
-        None => None,
-    };
-    let (readiness, mut handover) =
-        Readiness::new(cfg.ready.clone(), cfg.delivery.clone(), cfg.ready_timeout)
-            .map_err(|e| setup_failed("cannot set up readiness", e))?;
+    let (detector, mut handover) =
+        Detector::new(cfg.ready.clone()).map_err(|e| setup_failed("cannot set up readiness", e))?;
     let user = cfg
         .user
         .as_deref()
@@ -169,74 +160,200 @@ pub fn run(cfg: &Config) -> Result<Exit, Fatal> {
             }
         }
     }
-    let pid = child::spawn(&child::Spec {
+    let sfd = SignalFd::open()?;
+    // Taken before the app runs, so that nothing it does can have used them up.
+    let reserve = reserve_fds();
+    let (terminal, tty) = terminal(cfg.keep_terminal);
+    let announcer = Announcer::new(cfg.delivery.clone(), &cfg.ready);
+    let pipes = match settings {
+        Some(_) => {
+            let (pipes, no_pty) = Pipes::new(cfg.stdout_pty)
+                .map_err(|e| setup_failed("cannot create the output pipes", e))?;
+            if let Some(e) = no_pty {
+                warn!(
+                    "cannot open a pseudo-terminal for the app's stdout ({}): it gets a pipe, and may hold its lines back",
+                    sys::os_error(&e)
+                );
+            }
+            if pipes.stdout_pty {
+                // isatty(1) is true now: what keeps an app from colouring or paging its
+                // output, unless the caller said otherwise.
+                for (k, v) in [("TERM", "dumb"), ("NO_COLOR", "1"), ("PAGER", "cat")] {
+                    if std::env::var_os(k).is_none() {
+                        handover.env_set.push((k.into(), v.into()));
+                    }
+                }
+            }
+            Some(pipes)
+        }
+        None => {
+            if cfg.stdout_pty {
+                info!(
+                    "--stdout-pty: nothing is captured (no log socket found), the app writes to sigshim's stdout"
+                );
+            }
+            None
+        }
+    };
+    let extra_fds: Vec<_> = handover.fd.into_iter().collect();
+    let mut prepared = child::prepare(&child::Spec {
         command: &cfg.command,
-        ignore: &cfg.guard,
-        pdeathsig: cfg.pdeathsig,
+        ignore: plan.guard(),
+        pdeathsig: plan.pdeathsig(),
         stdout: pipes.as_ref().map(|p| p.write[0].as_raw_fd()),
         stderr: pipes.as_ref().map(|p| p.write[1].as_raw_fd()),
         env_set: &handover.env_set,
         env_remove: &handover.env_remove,
-        extra_fd: handover.fd,
+        extra_fds: &extra_fds,
         user: user.as_ref(),
         no_new_privs: cfg.no_new_privs,
+        terminal: tty,
     })
     .map_err(|e| Fatal {
+        code: e.code,
+        message: e.message,
+    })?;
+    let pid = prepared.spawn().map_err(|e| Fatal {
         code: e.code,
         message: e.message,
     })?;
     info!("started {} as pid {pid}", cfg.command[0].to_string_lossy());
     // Our copies of the descriptors the child got are closed now (the pipes' write ends drop
     // with `Pipes`), so EOF comes when the app and whatever inherited them are done.
-    handover.fd_owned = None;
+    drop(handover.fd_owned.take());
     let output = match (settings, pipes) {
         (Some(s), Some(p)) => Some(Output::new(&s, p, pid, ready_regex)),
         _ => None,
     };
-    let mut sup = Supervisor {
-        cfg,
-        schedule,
-        pid,
-        phase: Phase::Running,
-        children_remain: true,
-        killing: false,
-        drain_until: None,
-        output,
-        readiness,
-        exit_override: None,
+    let rules = Rules {
+        ready_on_spawn: detector.on_spawn(),
+        probes: detector.probes(),
+        plan,
+        policy: cfg.policy.clone(),
+        drain_timeout: cfg.log.drain_timeout,
+        ready_timeout: cfg.ready_timeout,
+        upstart_expect_stop: cfg.delivery.upstart_expect_stop,
+        terminal,
     };
-    sup.readiness.started(pid, Instant::now());
-    let result = sup.run(&sfd);
-    sup.readiness.cleanup();
+    let mut ex = Executor {
+        cfg,
+        rules,
+        pid,
+        main_reaped: false,
+        // SAFETY: getpid has no preconditions.
+        me: unsafe { libc::getpid() },
+        output,
+        detector,
+        announcer,
+        awaiting_output: false,
+        events: VecDeque::with_capacity(8),
+        exit: None,
+        reserve,
+        tty,
+    };
+    ex.detector.started(pid);
+    ex.events.push_back(Event::Spawned);
+    let result = ex.run(&sfd, State::Starting);
+    ex.announcer.cleanup();
     result
 }
 
-impl Supervisor<'_> {
-    fn run(&mut self, sfd: &SignalFd) -> Result<Exit, Fatal> {
+/// Which descriptor a pollfd entry after the signalfd belongs to.
+#[derive(Clone, Copy, Debug)]
+enum Source {
+    Output(Token),
+    ReadyFd,
+    Relay,
+    Console,
+}
+
+struct Executor<'a> {
+    cfg: &'a Config,
+    rules: Rules,
+    /// The main child's PID, which is also its process group ID.
+    pid: i32,
+    /// Once the main child is reaped its PID, and so its group ID, may be recycled: no more
+    /// signals to either, only to descendants pinned one by one (see `signal_one`).
+    main_reaped: bool,
+    me: i32,
+    output: Option<Output>,
+    detector: Detector,
+    announcer: Announcer,
+    /// The machine asked to hear when the output is all delivered.
+    awaiting_output: bool,
+    /// Facts waiting for the machine, in order.
+    events: VecDeque<Event>,
+    exit: Option<Exit>,
+    /// Two descriptors kept in reserve for the kill: with a full descriptor table (a leak in
+    /// the app's notify messages, a low RLIMIT_NOFILE) the /proc scan would find nothing and
+    /// every descendant that left the app's group would survive. They are closed for the scan
+    /// (one for /proc or a stat file, one for a pidfd) and taken again after it.
+    reserve: Vec<OwnedFd>,
+    /// The controlling terminal when its foreground was handed to the app.
+    tty: Option<i32>,
+}
+
+/// Whether to hand the terminal to the app: only when sigshim's own group holds the foreground
+/// of its controlling terminal (typed at a shell, `docker run -it`), never when it was started
+/// in the background (`sigshim ... &`: the shell keeps the terminal). The terminal is the
+/// first of stdin, stdout, stderr that is sigshim's controlling terminal.
+///
+/// As PID 1 of a PID namespace entered by `unshare --pid --fork`, sigshim's group and the
+/// foreground group both lie outside the namespace and read as 0: then it counts as the
+/// foreground (a container's init on a terminal; `docker run -it` makes it a session leader
+/// whose group is visible anyway).
+fn terminal(keep: bool) -> (machine::Terminal, Option<i32>) {
+    if keep {
+        return (machine::Terminal::Kept, None);
+    }
+    // SAFETY: getpgrp, getsid, getpid and tcgetpgrp have no memory-safety preconditions.
+    unsafe {
+        let ours = libc::getpgrp();
+        let Some(fd) = (0..3).find(|&fd| libc::tcgetpgrp(fd) >= 0) else {
+            return (machine::Terminal::Kept, None);
+        };
+        let fg = libc::tcgetpgrp(fd);
+        if fg != ours || (fg == 0 && libc::getpid() != 1) {
+            debug!("started in the background of a terminal: the terminal stays with its shell");
+            return (machine::Terminal::Kept, None);
+        }
+        let me = libc::getpid();
+        let job_control = libc::getsid(0) != me && me != 1;
+        (machine::Terminal::Handed { job_control }, Some(fd))
+    }
+}
+
+/// Two descriptors on /dev/null, or as many as can be had.
+fn reserve_fds() -> Vec<OwnedFd> {
+    (0..2)
+        .filter_map(|_| std::fs::File::open("/dev/null").ok().map(OwnedFd::from))
+        .collect()
+}
+
+impl Executor<'_> {
+    fn run(&mut self, sfd: &SignalFd, mut state: State) -> Result<Exit, Fatal> {
         let mut siginfo = SigBuf::new();
-        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(6);
-        let mut sources: Vec<Source> = Vec::with_capacity(6);
+        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(8);
+        let mut sources: Vec<Source> = Vec::with_capacity(8);
         loop {
-            let now = Instant::now();
-            if let Some(exit) = self.try_finish(now) {
-                return Ok(exit);
-            }
-            if self.next_deadline().is_some_and(|d| d <= now) {
-                self.handle(Event::Deadline, now)?;
-                continue;
-            }
-            if self.phase == Phase::Running && self.readiness.deadline().is_some_and(|d| d <= now) {
-                match self.readiness.check(now) {
-                    Check::Ready => self.handle(Event::Ready, now)?,
-                    Check::TimedOut => self.handle(Event::ReadyTimeout, now)?,
-                    Check::Waiting => {}
+            while let Some(e) = self.events.pop_front() {
+                state = self.feed(state, e);
+                if let Some(exit) = self.exit {
+                    return Ok(exit);
                 }
+            }
+            let now = Instant::now();
+            let due = machine::deadline(&state);
+            if let Some((at, timer)) = due
+                && at <= now
+            {
+                self.events.push_back(Event::Timer(timer));
                 continue;
             }
             fds.clear();
             sources.clear();
             fds.push(libc::pollfd {
-                fd: sfd.fd,
+                fd: sfd.fd.as_raw_fd(),
                 events: libc::POLLIN,
                 revents: 0,
             });
@@ -245,402 +362,428 @@ impl Supervisor<'_> {
                 o.poll_fds(&mut fds, &mut tokens);
                 sources.extend(tokens.into_iter().map(Source::Output));
             }
-            let (ready_fd, relay) = self.readiness.poll_fds(&mut fds);
+            let (ready_fd, relay) = self.detector.poll_fds(&mut fds);
             sources.extend(ready_fd.map(|_| Source::ReadyFd));
             sources.extend(relay.map(|_| Source::Relay));
-            let mut due = self.next_deadline();
-            if self.phase == Phase::Running
-                && let Some(r) = self.readiness.deadline()
-            {
-                due = Some(due.map_or(r, |d| d.min(r)));
-            }
-            poll(&mut fds, due.map(|d| d.saturating_duration_since(now)))?;
-            if fds[0].revents != 0 {
-                for &sig in sfd.read(&mut siginfo)? {
-                    self.handle(Event::Signal(sig), Instant::now())?;
-                }
-            }
+            let n = sys::console_pollfds(&mut fds);
+            sources.extend(std::iter::repeat_n(Source::Console, n));
+            sys::poll(
+                &mut fds,
+                due.map(|(at, _)| at.saturating_duration_since(now)),
+            )
+            .map_err(|_| internal("poll failed"))?;
+            // Output and readiness before signals: a line the app wrote before it ended is
+            // read before its end is handled.
             for (pfd, &source) in fds[1..].iter().zip(&sources) {
                 if pfd.revents == 0 {
                     continue;
                 }
-                let check = match source {
+                match source {
                     Source::Output(token) => {
                         let o = self.output.as_mut().expect("polled output exists");
                         o.ready(token);
                         if o.take_ready_match() {
-                            Check::Ready
-                        } else {
-                            Check::Waiting
+                            self.events.push_back(Event::Ready);
                         }
                     }
-                    Source::ReadyFd => self.readiness.on_fd(),
-                    Source::Relay => self.readiness.on_relay(),
-                };
-                if check == Check::Ready {
-                    self.handle(Event::Ready, Instant::now())?;
-                }
-            }
-        }
-    }
-
-    /// Once the main child has ended and nothing of its tree remains: drain the output (up to
-    /// the drain deadline) and give the exit.
-    fn try_finish(&mut self, now: Instant) -> Option<Exit> {
-        let Phase::Finishing { end, .. } = self.phase else {
-            return None;
-        };
-        if self.children_remain {
-            return None;
-        }
-        if let Some(o) = self.output.as_mut() {
-            if o.open() && self.drain_until.is_some_and(|d| now < d) {
-                return None;
-            }
-            if o.open() && o.pending() == 0 {
-                warn!(
-                    "output still open {:?} after pid {} exited (a process outside sigshim's reach holds it): stopping reading",
-                    self.cfg.log.drain_timeout, self.pid
-                );
-            }
-            // The queue gets what is left of the drain, and at least a moment: a destination
-            // that is merely slow should not lose records to stderr.
-            let flush_by = self
-                .drain_until
-                .unwrap_or(now)
-                .max(now + std::time::Duration::from_millis(500));
-            o.finish(flush_by);
-        }
-        Some(
-            self.exit_override
-                .unwrap_or_else(|| self.cfg.policy.exit_for(end)),
-        )
-    }
-}
-
-/// Blocks until a descriptor is ready or `timeout` passes.
-fn poll(fds: &mut [libc::pollfd], timeout: Option<std::time::Duration>) -> Result<(), Fatal> {
-    let ms = match timeout {
-        None => -1,
-        // Round up: waking a millisecond early would only spin back into poll.
-        Some(d) => d.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32,
-    };
-    // SAFETY: poll on a valid slice of pollfds.
-    let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-    if r < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-        return Err(internal("poll failed"));
-    }
-    Ok(())
-}
-
-impl Supervisor<'_> {
-    /// The phase's own deadline (the schedule's next step, the leftovers' SIGKILL, the drain).
-    fn next_deadline(&self) -> Option<Instant> {
-        match self.phase {
-            Phase::Running => None,
-            Phase::Stopping { next, .. } => next,
-            Phase::Finishing { kill_at, .. } if self.children_remain => kill_at,
-            // Nothing left to kill: the only deadline is the end of the drain.
-            Phase::Finishing { .. } => self.drain_until,
-        }
-    }
-
-    fn handle(&mut self, ev: Event, now: Instant) -> Result<(), Fatal> {
-        match (self.phase, ev) {
-            (_, Event::Signal(Signal::CHLD)) => {
-                if let Some(end) = self.reap() {
-                    self.handle(Event::ChildEnded(end), now)?;
-                } else if self.killing && self.children_remain {
-                    // Something re-parented to us after the tree was killed.
-                    self.kill_tree(Signal::KILL);
-                }
-            }
-            (_, Event::Signal(Signal::TSTP)) => {
-                // dumb-init's answer to Ctrl-Z: stop the app, then stop ourselves so the shell
-                // sees the job stopped; the SIGCONT that resumes us is forwarded like any other.
-                self.deliver(Signal::TSTP);
-                // SAFETY: kill on our own PID.
-                unsafe { libc::kill(libc::getpid(), libc::SIGSTOP) };
-            }
-            (phase, Event::Signal(sig)) => {
-                let route = self.cfg.table.route(sig);
-                match (phase, route.stop_request) {
-                    (Phase::Running, true) => self.begin_stop(sig, route.action, now),
-                    (Phase::Stopping { .. }, true) => {
-                        // An operator pressing Ctrl-C twice: deliver again, keep the deadline.
-                        info!("{sig} received again while stopping: delivering again");
-                        self.forward(sig, route.action);
+                    Source::ReadyFd => {
+                        if self.detector.on_fd() {
+                            self.events.push_back(Event::Ready);
+                        }
                     }
-                    _ => self.forward(sig, route.action),
+                    Source::Relay => {
+                        if self.detector.on_relay(&self.announcer) {
+                            self.events.push_back(Event::Ready);
+                        }
+                    }
+                    Source::Console => sys::console_flush(),
                 }
             }
-            (Phase::Running, Event::Ready) => self.readiness.declare(self.pid),
-            // Readiness after a stop began, or after the app ended, is news to no one.
-            (_, Event::Ready) => {}
-            (Phase::Running, Event::ReadyTimeout) => {
-                error!(
-                    "{} not ready within {:?}: stopping it",
-                    self.cfg.command[0].to_string_lossy(),
-                    self.cfg.ready_timeout.unwrap_or_default()
-                );
-                self.exit_override = Some(Exit::Code(exit::INTERNAL));
-                let first = self.schedule.first_signal();
-                self.start_schedule(Action::Send(first), now);
-            }
-            (Phase::Running | Phase::Stopping { .. }, Event::ChildEnded(end)) => {
-                self.main_ended(end, now);
-            }
-            (Phase::Stopping { step, .. }, Event::Deadline) => self.run_step(step + 1, now),
-            (Phase::Finishing { end, .. }, Event::Deadline) => {
-                warn!(
-                    "processes left behind by pid {} ignored SIGTERM for {:?}: sending SIGKILL",
-                    self.pid, self.cfg.leftover_grace
-                );
-                self.kill_tree(Signal::KILL);
-                self.killing = true;
-                self.phase = Phase::Finishing { end, kill_at: None };
-            }
-            (phase, ev) => {
-                return Err(Fatal {
-                    code: exit::INTERNAL,
-                    message: format!(
-                        "internal error: event {ev:?} in phase {phase:?}; please report this"
-                    ),
-                });
-            }
-        }
-        Ok(())
-    }
-
-    fn begin_stop(&mut self, sig: Signal, action: Action, now: Instant) {
-        match action {
-            Action::Send(s) => info!("{sig} received: stopping pid {} with {s}", self.pid),
-            Action::Drop => info!(
-                "{sig} received: stopping pid {} (signal rewritten to nothing)",
-                self.pid
-            ),
-        }
-        self.start_schedule(action, now);
-    }
-
-    /// Step 0 of the stop schedule: `action` (the stop request's route), or SIGKILL to the
-    /// whole tree when the schedule starts with it.
-    fn start_schedule(&mut self, action: Action, now: Instant) {
-        if self.schedule.first_signal() == Signal::KILL {
-            warn!(
-                "stop schedule starts with SIGKILL: killing pid {} and its descendants",
-                self.pid
-            );
-            self.kill_tree(Signal::KILL);
-            self.killing = true;
-        } else if let Action::Send(s) = action {
-            self.deliver(s);
-        }
-        self.phase = Phase::Stopping {
-            step: 0,
-            next: self.schedule.deadline(0, now),
-        };
-        self.tell_stopping(0, action);
-    }
-
-    /// STOPPING=1 and a STATUS line for systemd, with EXTEND_TIMEOUT_USEC covering what is
-    /// left of the schedule plus the drain, so the unit's own stop timeout does not cut sigshim
-    /// off in the middle of its job.
-    fn tell_stopping(&self, step: usize, action: Action) {
-        let sent = match action {
-            Action::Send(s) if step == 0 => s,
-            _ => self.schedule.step(step).map_or(Signal::KILL, |s| s.signal),
-        };
-        let rest: std::time::Duration = self.schedule.steps()[step..]
-            .iter()
-            .filter_map(|s| s.wait)
-            .sum();
-        let next = self.schedule.step(step + 1).map(|s| s.signal);
-        let status = match (next, self.schedule.step(step).and_then(|s| s.wait)) {
-            (Some(n), Some(w)) => format!("sent {sent} to pid {}, {n} in {w:?}", self.pid),
-            _ => format!("sent {sent} to pid {}, waiting for it to exit", self.pid),
-        };
-        let covers = rest + self.cfg.log.drain_timeout + std::time::Duration::from_secs(1);
-        self.readiness.stopping(&status, Some(covers));
-    }
-
-    fn run_step(&mut self, step: usize, now: Instant) {
-        let Some(s) = self.schedule.step(step) else {
-            self.phase = Phase::Stopping { step, next: None };
-            return;
-        };
-        if s.signal == Signal::KILL {
-            warn!(
-                "kill deadline passed: pid {} still running, sending SIGKILL to its process group and descendants",
-                self.pid
-            );
-            self.kill_tree(Signal::KILL);
-            self.killing = true;
-        } else {
-            warn!(
-                "stop step {step}: pid {} still running, sending {}",
-                self.pid, s.signal
-            );
-            self.deliver(s.signal);
-        }
-        self.phase = Phase::Stopping {
-            step,
-            next: self.schedule.deadline(step, now),
-        };
-        self.tell_stopping(step, Action::Send(s.signal));
-    }
-
-    fn forward(&self, received: Signal, action: Action) {
-        match action {
-            Action::Send(sig) => {
-                self.deliver(sig);
-                if sig == received {
-                    info!("{received} received: forwarded");
-                } else {
-                    info!("{received} received: sent {sig}");
+            self.check_output();
+            if fds[0].revents != 0 {
+                for &sig in sfd.read(&mut siginfo)? {
+                    if sig == Signal::CHLD {
+                        self.reap();
+                    } else {
+                        self.events.push_back(Event::Signal(sig));
+                    }
                 }
             }
-            Action::Drop => debug!("{received} received: not forwarded"),
         }
     }
 
-    /// Sends to the child's process group, or to the child alone with --single-child.
+    fn feed(&mut self, state: State, e: Event) -> State {
+        let now = Instant::now();
+        let (next, actions) = machine::step(state, e, now, &self.rules);
+        for a in actions {
+            self.execute(a);
+        }
+        next
+    }
+
+    fn execute(&mut self, a: Action) {
+        match a {
+            Action::Deliver(sig) => self.deliver(sig),
+            Action::SuspendSelf => {
+                // dumb-init's job control: the app got TSTP; stop ourselves too, so that the
+                // shell's `fg` (a SIGCONT to us, forwarded) resumes both.
+                // SAFETY: kill on our own PID.
+                unsafe { libc::kill(self.me, libc::SIGSTOP) };
+            }
+            Action::KillTree => self.kill_tree(),
+            Action::GiveTerminal => {
+                if let Some(tty) = self.tty
+                    && !self.main_reaped
+                {
+                    // SAFETY: tcsetpgrp on our terminal, to our unreaped child's group (TTOU
+                    // is blocked, so a background sigshim may).
+                    unsafe { libc::tcsetpgrp(tty, self.pid) };
+                }
+            }
+            Action::TakeTerminal => {
+                if let Some(tty) = self.tty {
+                    // SAFETY: tcsetpgrp on our terminal, to our own group.
+                    unsafe { libc::tcsetpgrp(tty, libc::getpgrp()) };
+                }
+            }
+            Action::SignalLeftovers(sig) => self.signal_descendants(sig),
+            Action::Probe => self.events.push_back(if self.detector.probe() {
+                Event::Ready
+            } else {
+                Event::ProbeFailed
+            }),
+            Action::DeclareReady => self.announcer.declare(self.pid),
+            Action::TellStopping { step, sent } => self.tell_stopping(step, sent),
+            Action::AwaitOutput => {
+                self.awaiting_output = true;
+                self.check_output();
+            }
+            Action::UnblockUpstart => self.announcer.stop_for_upstart(),
+            Action::Note(n) => self.note(n),
+            Action::Exit(exit) => {
+                if let Some(o) = self.output.as_mut() {
+                    // What is still queued gets a moment; a stuck destination gets no more.
+                    o.finish(Instant::now() + Duration::from_millis(500));
+                }
+                self.exit = Some(exit);
+            }
+        }
+    }
+
+    /// Tells the machine, once it asked, that every capture pipe is at EOF and every record
+    /// is delivered.
+    fn check_output(&mut self) {
+        if self.awaiting_output && self.output.as_ref().is_none_or(|o| o.done()) {
+            self.awaiting_output = false;
+            self.events.push_back(Event::OutputClosed);
+        }
+    }
+
+    /// Sends to the app's process group, or to the app alone with --single-child. Nothing
+    /// once the app is reaped: its PID, and so its group ID, may belong to someone else.
     fn deliver(&self, sig: Signal) {
-        let main_alive = !matches!(self.phase, Phase::Finishing { .. });
-        let target = if self.cfg.single_child {
-            if !main_alive {
-                return;
-            }
-            self.pid
-        } else {
-            -self.pid
+        if self.main_reaped {
+            return;
+        }
+        let target = match self.rules.plan.target() {
+            SignalTarget::Group => -self.pid,
+            SignalTarget::Child => self.pid,
         };
         // Never 0 or -1 (nmap#3498 killed its own caller with kill(0, ...)): the child's PID is
         // always > 1 because sigshim, its parent, exists.
         debug_assert!(self.pid > 1);
-        // SAFETY: kill with a PID of our own child or its group.
+        // SAFETY: kill with the PID of our own unreaped child or its group.
         unsafe { libc::kill(target, sig.0) };
     }
 
-    /// Sends `sig` to the child's process group and to every other descendant (those that
-    /// left the group with setsid/setpgid), found through /proc.
-    fn kill_tree(&self, sig: Signal) {
-        // SAFETY: kill on our child's process group (never 0 or -1, see `deliver`).
-        unsafe { libc::kill(-self.pid, sig.0) };
-        // SAFETY: getpid has no preconditions.
-        let me = unsafe { libc::getpid() };
-        for (pid, pgid) in descendants(me) {
-            if pgid != self.pid {
-                debug!("sending {sig} to descendant {pid} outside the process group");
-                // SAFETY: kill on a descendant of ours, found a moment ago.
-                unsafe { libc::kill(pid, sig.0) };
+    /// SIGKILL to the app's process group (while the app is unreaped, its group ID cannot be
+    /// recycled) and to every other descendant, found through /proc.
+    fn kill_tree(&mut self) {
+        if !self.main_reaped {
+            // SAFETY: kill on our unreaped child's process group.
+            unsafe { libc::kill(-self.pid, libc::SIGKILL) };
+        }
+        let skip_group = !self.main_reaped;
+        self.with_reserve(|ex| {
+            for p in descendants(ex.me) {
+                if !skip_group || p.pgid != ex.pid {
+                    ex.signal_one(p, Signal::KILL);
+                }
             }
+        });
+    }
+
+    /// `sig` to every descendant, one by one (the app has ended).
+    fn signal_descendants(&mut self, sig: Signal) {
+        self.with_reserve(|ex| {
+            for p in descendants(ex.me) {
+                ex.signal_one(p, sig);
+            }
+        });
+    }
+
+    /// Runs `f` with the reserve descriptors free.
+    fn with_reserve(&mut self, f: impl FnOnce(&Self)) {
+        self.reserve.clear();
+        f(self);
+        self.reserve = reserve_fds();
+    }
+
+    /// Signals a process found in /proc a moment ago, never a stranger that took its PID. A
+    /// child of sigshim's cannot be recycled until sigshim reaps it (and only this thread
+    /// reaps); any deeper descendant can be reaped by its own parent at any moment. For those
+    /// a pidfd pins the process, and the start time read after opening it proves it is the
+    /// one that was found (pidfd_open(2), Linux 5.3). Older kernels get the start-time check
+    /// alone, which narrows the race to the moment between it and kill(2).
+    fn signal_one(&self, p: Proc, sig: Signal) {
+        debug!("sending {sig} to descendant {}", p.pid);
+        if p.ppid == self.me {
+            // SAFETY: kill on an unreaped child of ours.
+            unsafe { libc::kill(p.pid, sig.0) };
+            return;
+        }
+        // SAFETY: pidfd_open with a PID and no flags.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, p.pid, 0) };
+        if fd >= 0 {
+            // SAFETY: a descriptor the kernel just gave us.
+            let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
+            if start_time(p.pid) == Some(p.start) {
+                // SAFETY: pidfd_send_signal on our pidfd, no siginfo, no flags.
+                unsafe {
+                    libc::syscall(
+                        libc::SYS_pidfd_send_signal,
+                        fd.as_raw_fd(),
+                        sig.0,
+                        std::ptr::null::<libc::siginfo_t>(),
+                        0,
+                    )
+                };
+            }
+        } else if sys::errno() == libc::ENOSYS && start_time(p.pid) == Some(p.start) {
+            // SAFETY: kill on a descendant whose identity was checked a moment ago.
+            unsafe { libc::kill(p.pid, sig.0) };
         }
     }
 
-    /// Reaps every child that has ended (SIGCHLDs coalesce: catatonit#4) and returns the main
-    /// child's end if it was among them.
-    fn reap(&mut self) -> Option<ChildEnd> {
+    /// Reaps every child that has ended (SIGCHLDs coalesce: catatonit#4) and tells the machine.
+    fn reap(&mut self) {
         let mut main = None;
-        loop {
+        let remain = loop {
             let mut status = 0;
             // SAFETY: waitpid with a valid status pointer.
-            let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+            let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG | libc::WUNTRACED) };
             if r > 0 {
+                if libc::WIFSTOPPED(status) {
+                    if r == self.pid {
+                        let sig = Signal(libc::WSTOPSIG(status));
+                        self.events.push_back(Event::AppStopped(sig));
+                    }
+                    continue;
+                }
                 if r == self.pid {
                     main = ChildEnd::from_wait_status(status);
+                    self.main_reaped = true;
                 } else {
                     debug!("reaped orphaned descendant {r}");
                 }
                 continue;
             }
-            if r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            if r < 0 && sys::errno() == libc::EINTR {
                 continue;
             }
             // 0: children remain, none has ended; ECHILD: no children at all.
-            self.children_remain = r == 0;
-            return main;
+            break r == 0;
+        };
+        match main {
+            Some(end) => {
+                // A line the app wrote just before it ended (its ready line, say) is read
+                // before its end is handled.
+                if let Some(o) = self.output.as_mut() {
+                    o.take_buffered();
+                    if o.take_ready_match() {
+                        self.events.push_back(Event::Ready);
+                    }
+                }
+                self.events.push_back(Event::MainEnded {
+                    end,
+                    others: remain,
+                });
+            }
+            None if self.main_reaped => self.events.push_back(Event::Reaped { remain }),
+            // Orphans reaped while the app runs: nothing for the machine.
+            None => {}
         }
     }
 
-    fn main_ended(&mut self, end: ChildEnd, now: Instant) {
-        self.drain_until = now.checked_add(self.cfg.log.drain_timeout);
-        match end {
-            ChildEnd::Exited(c) => info!("pid {} exited with status {c}", self.pid),
-            ChildEnd::Killed(s) => info!("pid {} was killed by {s}", self.pid),
+    /// STOPPING=1 and a STATUS line for systemd, with EXTEND_TIMEOUT_USEC covering what is
+    /// left of the schedule plus the drain, so the unit's own stop timeout does not cut sigshim
+    /// off in the middle of its job.
+    fn tell_stopping(&self, step: usize, sent: Option<Signal>) {
+        if !self.announcer.upstream() {
+            return;
         }
-        let mut kill_at = None;
-        if self.children_remain && !self.killing {
-            // A service's helpers must not outlive it (the init believes the service is gone).
-            // They get the app's own stop signal and SIGTERM, the signal every program
-            // understands (the guard may have left TERM ignored in them; a shell's background
-            // jobs ignore INT), never through the rewrite table (dumb-init's trap); then
-            // SIGKILL after the grace.
-            let stop = self.schedule.first_signal();
-            info!(
-                "pid {} left processes behind: sending {stop} and SIGTERM, SIGKILL in {:?}",
-                self.pid, self.cfg.leftover_grace
-            );
-            self.phase = Phase::Finishing { end, kill_at: None };
-            if stop != Signal::TERM && stop != Signal::KILL {
-                self.kill_tree(stop);
+        let sched = self.rules.plan.schedule();
+        let rest: Duration = sched.steps()[step.min(sched.steps().len())..]
+            .iter()
+            .filter_map(|s| s.wait)
+            .sum();
+        let shown = sent.map_or_else(|| "nothing".to_string(), |s| s.to_string());
+        let status = match (
+            sched.step(step + 1).map(|s| s.signal),
+            sched.step(step).and_then(|s| s.wait),
+        ) {
+            (Some(n), Some(w)) => format!("sent {shown} to pid {}, {n} in {w:?}", self.pid),
+            _ => format!("sent {shown} to pid {}, waiting for it to exit", self.pid),
+        };
+        let covers = rest + self.cfg.log.drain_timeout + Duration::from_secs(1);
+        self.announcer.stopping(&status, Some(covers));
+    }
+
+    fn note(&self, n: Note) {
+        let pid = self.pid;
+        let plan = &self.rules.plan;
+        match n {
+            Note::Forwarded { received, sent } if received == sent => {
+                info!("{received} received: forwarded")
             }
-            self.kill_tree(Signal::TERM);
-            kill_at = now.checked_add(self.cfg.leftover_grace);
+            Note::Forwarded { received, sent } => info!("{received} received: sent {sent}"),
+            Note::Dropped(s) => debug!("{s} received: not forwarded"),
+            Note::Suspended => info!("SIGTSTP received: sent it to pid {pid}, stopping sigshim"),
+            Note::AppStopped(sig) if sig == Signal::STOP => {
+                debug!("pid {pid} was stopped by {sig}")
+            }
+            Note::AppStopped(sig) => match self.rules.terminal {
+                machine::Terminal::Handed { job_control: true } => {
+                    info!("pid {pid} was stopped by {sig} on the terminal: stopping sigshim too")
+                }
+                machine::Terminal::Handed { job_control: false } => warn!(
+                    "pid {pid} was stopped by {sig} on the terminal, and nothing above sigshim resumes it: send it SIGCONT"
+                ),
+                machine::Terminal::Kept => warn!(
+                    "pid {pid} was stopped by {sig}: it used a terminal whose foreground it does not hold (sigshim runs in the background, or --keep-terminal)"
+                ),
+            },
+            Note::StopRequested {
+                received,
+                sent: Some(s),
+            } => info!("{received} received: stopping pid {pid} with {s}"),
+            Note::StopRequested {
+                received,
+                sent: None,
+            } => info!("{received} received: stopping pid {pid} (signal rewritten to nothing)"),
+            Note::StopAgain(s) => info!("{s} received again while stopping: delivering again"),
+            Note::ScheduleStartsWithKill => {
+                warn!("stop schedule starts with SIGKILL: killing pid {pid} and its descendants")
+            }
+            Note::Step { step, signal } => {
+                warn!("stop step {step}: pid {pid} still running, sending {signal}")
+            }
+            Note::KillDeadline => warn!(
+                "kill deadline passed: pid {pid} still running, sending SIGKILL to its process group and descendants"
+            ),
+            Note::NotReady => error!(
+                "{} not ready within {:?}: stopping it",
+                self.cfg.command[0].to_string_lossy(),
+                self.rules.ready_timeout.unwrap_or_default()
+            ),
+            Note::Ended(ChildEnd::Exited(c)) => info!("pid {pid} exited with status {c}"),
+            Note::Ended(ChildEnd::Killed(s)) => info!("pid {pid} was killed by {s}"),
+            Note::Leftovers => info!(
+                "pid {pid} left processes behind: sending {}, SIGKILL in {:?}",
+                plan.leftover()
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" and "),
+                plan.leftover_grace()
+            ),
+            Note::LeftoversKilled => warn!(
+                "processes left behind by pid {pid} still ran {:?} after {}: sending SIGKILL",
+                plan.leftover_grace(),
+                plan.leftover()
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" and "),
+            ),
+            Note::Hurry(s) => info!("{s} received after pid {pid} ended: finishing now"),
+            Note::OutputStillOpen => warn!(
+                "output still open {:?} after pid {pid} exited (a process outside sigshim's reach holds it): stopping reading",
+                self.cfg.log.drain_timeout
+            ),
+            Note::Impossible { state, event } => {
+                error!("internal error: event {event:?} in state {state}; please report this")
+            }
         }
-        self.phase = Phase::Finishing { end, kill_at };
     }
 }
 
-/// All descendants of `root` as (pid, process group), from /proc/*/stat. Empty if /proc is
-/// not mounted (then the process-group kill is all sigshim can do).
-fn descendants(root: i32) -> Vec<(i32, i32)> {
+/// A process found in /proc.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Proc {
+    pid: i32,
+    ppid: i32,
+    pgid: i32,
+    /// Start time in clock ticks since boot (proc(5) field 22): with the PID, it names one
+    /// process for good.
+    start: u64,
+}
+
+/// All descendants of `root`, from /proc/*/stat. Empty if /proc is not mounted (then the
+/// process-group kill is all sigshim can do). One descriptor at a time: the directory is read
+/// whole and closed before the first stat file is opened.
+fn descendants(root: i32) -> Vec<Proc> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
-    let mut procs: Vec<(i32, i32, i32)> = Vec::new(); // (pid, ppid, pgid)
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        if let Some((ppid, pgid)) = parse_stat(&stat) {
-            procs.push((pid, ppid, pgid));
-        }
-    }
-    let mut found: Vec<(i32, i32)> = Vec::new();
+    let pids: Vec<i32> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
+        .collect();
+    let procs: Vec<Proc> = pids.into_iter().filter_map(read_stat).collect();
+    let mut found: Vec<Proc> = Vec::new();
     let mut frontier = vec![root];
     while let Some(parent) = frontier.pop() {
-        for &(pid, ppid, pgid) in &procs {
-            if ppid == parent && !found.iter().any(|&(p, _)| p == pid) {
-                found.push((pid, pgid));
-                frontier.push(pid);
+        for p in &procs {
+            if p.ppid == parent && !found.iter().any(|f| f.pid == p.pid) {
+                found.push(*p);
+                frontier.push(p.pid);
             }
         }
     }
     found
 }
 
-/// (ppid, pgrp) from a /proc/PID/stat line. The command name is in parentheses and may itself
-/// contain spaces and parentheses, so fields are counted after the last ')' (proc(5)).
-fn parse_stat(stat: &str) -> Option<(i32, i32)> {
+fn read_stat(pid: i32) -> Option<Proc> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(pid, &stat)
+}
+
+fn start_time(pid: i32) -> Option<u64> {
+    read_stat(pid).map(|p| p.start)
+}
+
+/// A /proc/PID/stat line. The command name is in parentheses and may itself contain spaces
+/// and parentheses, so fields are counted after the last ')' (proc(5)).
+fn parse_stat(pid: i32, stat: &str) -> Option<Proc> {
     let rest = &stat[stat.rfind(')')? + 1..];
     let mut fields = rest.split_ascii_whitespace();
     let _state = fields.next()?;
     let ppid = fields.next()?.parse().ok()?;
     let pgid = fields.next()?.parse().ok()?;
-    Some((ppid, pgid))
+    // Fields 6..21 (session .. itrealvalue), then starttime.
+    let start = fields.nth(16)?.parse().ok()?;
+    Some(Proc {
+        pid,
+        ppid,
+        pgid,
+        start,
+    })
 }
 
 /// The signal descriptor: every caught signal blocked and read as data.
 struct SignalFd {
-    fd: i32,
+    fd: OwnedFd,
     /// Our own PID, taken once (getpid is a real system call on musl, and this is the path
     /// every forwarded signal takes).
     me: u32,
@@ -663,41 +806,38 @@ impl SigBuf {
 
 impl SignalFd {
     fn open() -> Result<SignalFd, Fatal> {
-        // SAFETY: sigset manipulation on a local, initialised set; sigprocmask and signalfd on
-        // valid pointers. The process is single-threaded, so the mask is the process's mask.
-        unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            for s in Signal::caught() {
-                libc::sigaddset(&mut set, s.0);
-            }
-            if libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
-                return Err(internal("cannot block signals"));
-            }
-            let fd = libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC);
-            if fd < 0 {
-                return Err(internal("cannot create a signalfd"));
-            }
-            Ok(SignalFd {
-                fd,
-                me: libc::getpid() as u32,
-            })
+        let set = Signal::caught().fold(sys::SigSet::default(), |set, s| set.with(s.0));
+        if !sys::sigmask(libc::SIG_BLOCK, set) {
+            return Err(internal("cannot block signals"));
         }
+        let fd = sys::signalfd(set).map_err(|_| internal("cannot create a signalfd"))?;
+        Ok(SignalFd {
+            fd,
+            // SAFETY: getpid has no preconditions.
+            me: unsafe { libc::getpid() } as u32,
+        })
     }
 
-    /// Reads every pending signal. Signals sigshim sent to itself (a SIGPIPE from a write to a
-    /// closed pipe, its own abort) are dropped: they are not requests from outside.
+    /// Reads one batch of pending signals. Signals sigshim sent to itself (a SIGPIPE from a
+    /// write to a closed pipe, its own SIGSTOP) are dropped: they are not requests from
+    /// outside.
     fn read<'b>(&self, b: &'b mut SigBuf) -> Result<&'b [Signal], Fatal> {
         b.out.clear();
         let me = self.me;
         loop {
             let size = std::mem::size_of::<libc::signalfd_siginfo>();
             // SAFETY: reading whole siginfo records into a buffer of that type.
-            let n = unsafe { libc::read(self.fd, b.buf.as_mut_ptr().cast(), size * b.buf.len()) };
+            let n = unsafe {
+                libc::read(
+                    self.fd.as_raw_fd(),
+                    b.buf.as_mut_ptr().cast(),
+                    size * b.buf.len(),
+                )
+            };
             if n < 0 {
-                match std::io::Error::last_os_error().raw_os_error() {
-                    Some(libc::EINTR) => continue,
-                    Some(libc::EAGAIN) => return Ok(&b.out),
+                match sys::errno() {
+                    libc::EINTR => continue,
+                    libc::EAGAIN => return Ok(&b.out),
                     _ => return Err(internal("cannot read the signalfd")),
                 }
             }
@@ -709,11 +849,11 @@ impl SignalFd {
                 let from_self = info.ssi_pid == me
                     && (info.ssi_code == libc::SI_USER || info.ssi_code == libc::SI_TKILL);
                 let sig = Signal(info.ssi_signo as i32);
-                if from_self && sig != Signal::CHLD {
-                    debug!("ignoring {sig} sigshim sent itself");
-                    continue;
+                // No diagnostic for these: with a broken stderr, the message about a SIGPIPE
+                // would raise the next one.
+                if !(from_self && sig != Signal::CHLD) {
+                    b.out.push(sig);
                 }
-                b.out.push(sig);
             }
             return Ok(&b.out);
         }
@@ -726,8 +866,26 @@ mod tests {
 
     #[test]
     fn stat_parsing_survives_odd_names() {
-        let line = "4242 (a) b (c)) S 17 4242 4242 0 -1 4194560 0 0";
-        assert_eq!(parse_stat(line), Some((17, 4242)));
-        assert_eq!(parse_stat("garbage"), None);
+        let line =
+            "4242 (a) b (c)) S 17 4242 4242 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 987654 0 0";
+        assert_eq!(
+            parse_stat(4242, line),
+            Some(Proc {
+                pid: 4242,
+                ppid: 17,
+                pgid: 4242,
+                start: 987654
+            })
+        );
+        assert_eq!(parse_stat(1, "garbage"), None);
+    }
+
+    #[test]
+    fn stat_of_ourselves() {
+        // SAFETY: getpid/getppid have no preconditions.
+        let (me, parent) = unsafe { (libc::getpid(), libc::getppid()) };
+        let p = read_stat(me).expect("/proc/self/stat");
+        assert_eq!(p.ppid, parent);
+        assert!(p.start > 0);
     }
 }

@@ -576,6 +576,17 @@ fn queued_signal_burst_does_not_delay_the_kill_deadline() {
 /// `SIGSHIM_FLOOD_BYTES` overrides the size for a quick local run.
 #[test]
 fn log_flood_of_1_gib_bounded_memory_every_line_counted() {
+    flood(&[]);
+}
+
+/// The same flood through `--stdout-pty`: the pseudo-terminal is read like the pipe, with the
+/// same back-pressure and the same bound.
+#[test]
+fn log_flood_through_a_pty_bounded_memory_every_line_counted() {
+    flood(&["--stdout-pty"]);
+}
+
+fn flood(flags: &[&str]) {
     let _cpu = exclusive_cpu();
     let bytes: u64 = std::env::var("SIGSHIM_FLOOD_BYTES")
         .ok()
@@ -595,13 +606,16 @@ fn log_flood_of_1_gib_bounded_memory_every_line_counted() {
     );
     let started = Instant::now();
     let lines_arg = lines.to_string();
-    let mut run = Run::sigshim(&[
+    let mut args = vec![
         "--log",
         "syslog",
         "--syslog-socket",
         path.to_str().unwrap(),
         "--tag",
         "flood",
+    ];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&[
         "--",
         "sh",
         "-c",
@@ -610,6 +624,7 @@ fn log_flood_of_1_gib_bounded_memory_every_line_counted() {
         &line,
         &lines_arg,
     ]);
+    let mut run = Run::sigshim(&args);
     let shim = run.pid();
     let mut peak_kib = 0;
     let mut samples = 0;
@@ -633,7 +648,7 @@ fn log_flood_of_1_gib_bounded_memory_every_line_counted() {
     let err = stderr_once(&run, |_| true);
     assert_no_panic("flood", &err);
     eprintln!(
-        "flood: {lines} lines ({bytes} bytes) in {took:.1?} ({:.0} lines/s, {:.1} MiB/s); \
+        "flood {flags:?}: {lines} lines ({bytes} bytes) in {took:.1?} ({:.0} lines/s, {:.1} MiB/s); \
          sigshim VmHWM {peak_kib} KiB over {samples} samples, {shim_cpu:.1} s of CPU; \
          {total} records ({app} the app's); receiver with {queue}",
         lines as f64 / took.as_secs_f64(),
@@ -1318,7 +1333,7 @@ fn out_of_range_signals() {
         "65",
         "-1",
         "SIG0",
-        "32",
+        "SIG65",
         "RTMIN+31",
         "RTMAX+1",
         "RTMIN-1",

@@ -10,17 +10,16 @@ use sigshim::output::journald::{self, JournalHeader};
 use sigshim::output::lines::{LineSplitter, parse_level_prefix};
 use sigshim::output::syslog::{self, Format, Stamp, SyslogHeader};
 use sigshim::schedule::{Schedule, parse_duration};
-use sigshim::signals::{Action, Signal, parse_rewrite, parse_signal, rtmax, rtmin};
+use sigshim::signals::{Action, Signal, parse_rewrite, parse_signal, rtmax};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 
 /// The longest duration sigshim accepts (366 days).
 pub const YEAR_NANOS: u128 = 366 * 24 * 3_600_000_000_000;
 
-/// A signal number sigshim may hand out: 1..=31 and the real-time signals the C library leaves
-/// to applications.
+/// A signal number sigshim may hand out: 1..=64, the C library's own 32 and 33 included.
 pub fn valid_number(n: i32) -> bool {
-    (1..=31).contains(&n) || (rtmin()..=rtmax()).contains(&n)
+    (1..=rtmax()).contains(&n)
 }
 
 /// What a rewrite may start from: not KILL/STOP, not CHLD, not a synchronous fault.

@@ -33,7 +33,6 @@ fn decimal(mut n: u32, buf: &mut [u8; 10]) -> &[u8] {
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
@@ -60,35 +59,38 @@ pub struct Settings {
     pub max_line: usize,
 }
 
-/// The pipes created before the child is spawned: the write ends go to the child.
+/// The capture channels created before the child is spawned: the write ends go to the child.
 pub struct Pipes {
     read: [OwnedFd; 2],
     pub write: [OwnedFd; 2],
-}
-
-/// A close-on-exec pipe whose read end (sigshim's) is non-blocking; the write end, which the
-/// app gets, keeps ordinary blocking writes.
-pub fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: pipe2 fills a valid two-element array.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: both descriptors were just created and are owned by nobody else.
-    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    // SAFETY: fcntl on a descriptor we own.
-    unsafe { libc::fcntl(r.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
-    Ok((r, w))
+    /// stdout is a pseudo-terminal (`--stdout-pty`).
+    pub stdout_pty: bool,
 }
 
 impl Pipes {
-    pub fn new() -> std::io::Result<Pipes> {
-        let (out_r, out_w) = pipe()?;
-        let (err_r, err_w) = pipe()?;
-        Ok(Pipes {
-            read: [out_r, err_r],
-            write: [out_w, err_w],
-        })
+    /// Two pipes, or a pseudo-terminal for stdout and a pipe for stderr with `stdout_pty`.
+    /// A pty that cannot be had (no /dev/pts in a minimal container, the pty limit) is not a
+    /// failure: stdout gets a pipe and the reason is returned, for one warning.
+    pub fn new(stdout_pty: bool) -> std::io::Result<(Pipes, Option<std::io::Error>)> {
+        let (err_r, err_w) = crate::sys::pipe()?;
+        let (out, why) = match stdout_pty.then(crate::sys::raw_pty) {
+            Some(Ok(pair)) => (Some(pair), None),
+            Some(Err(e)) => (None, Some(e)),
+            None => (None, None),
+        };
+        let is_pty = out.is_some();
+        let (out_r, out_w) = match out {
+            Some(pair) => pair,
+            None => crate::sys::pipe()?,
+        };
+        Ok((
+            Pipes {
+                read: [out_r, err_r],
+                write: [out_w, err_w],
+                stdout_pty: is_pty,
+            },
+            why,
+        ))
     }
 }
 
@@ -147,6 +149,8 @@ pub struct Output {
     /// `--ready log:REGEX`, until the first match.
     ready_regex: Option<regex_lite::Regex>,
     ready_matched: bool,
+    /// The head record's sealed copy, kept while the socket is full (journald only).
+    memfd: Option<OwnedFd>,
     /// sendmmsg's headers and iovecs, allocated once (BATCH each).
     hdrs: Vec<libc::mmsghdr>,
     iovs: Vec<libc::iovec>,
@@ -183,7 +187,7 @@ impl Output {
                     settings.facility,
                     &settings.tag,
                     pid,
-                    &hostname(),
+                    &crate::sys::hostname(),
                 )),
                 p.clone(),
             ),
@@ -213,6 +217,7 @@ impl Output {
             sent: 0,
             ready_regex,
             ready_matched: false,
+            memfd: None,
             // SAFETY: mmsghdr is plain old data; all-zero is a valid empty header.
             hdrs: vec![unsafe { std::mem::zeroed() }; BATCH],
             iovs: vec![
@@ -243,10 +248,10 @@ impl Output {
         self.streams.iter().any(|s| s.fd.is_some())
     }
 
-    /// The descriptors to poll now: the pipes while nothing is queued, the socket while a
-    /// send is waiting for room.
+    /// The descriptors to poll now: the pipes while nothing is queued (for the destination or
+    /// on sigshim's own stdout/stderr), the socket while a send is waiting for room.
     pub fn poll_fds(&self, fds: &mut Vec<libc::pollfd>, tokens: &mut Vec<Token>) {
-        if self.pending() == 0 {
+        if self.pending() == 0 && crate::sys::console_backlog() < crate::sys::CONSOLE_MAX {
             for (i, s) in self.streams.iter().enumerate() {
                 if let Some(fd) = &s.fd {
                     fds.push(libc::pollfd {
@@ -275,6 +280,11 @@ impl Output {
             }
             Token::Stream(i) => self.read_stream(i),
         }
+    }
+
+    /// Everything is delivered: both pipes at EOF, nothing queued.
+    pub fn done(&self) -> bool {
+        !self.open() && self.pending() == 0
     }
 
     /// Records waiting for the destination.
@@ -324,7 +334,9 @@ impl Output {
                 Got::Data(n) => {
                     self.frame(i, Some(n));
                     self.flush(Instant::now());
-                    if self.pending() > 0 {
+                    if self.pending() > 0
+                        || crate::sys::console_backlog() >= crate::sys::CONSOLE_MAX
+                    {
                         return;
                     }
                 }
@@ -357,7 +369,7 @@ impl Output {
                 *ready_matched = re.is_match(&String::from_utf8_lossy(line));
             }
             if let Encoder::Passthrough = encoder {
-                write_line(if i == 0 { 1 } else { 2 }, line);
+                crate::sys::console_line(if i == 0 { 1 } else { 2 }, line);
                 return;
             }
             let (priority, message) = match lines::parse_level_prefix(line) {
@@ -386,7 +398,7 @@ impl Output {
 
     fn connect(&mut self, now: Instant) {
         self.retry_at = Some(now + RETRY);
-        match connect_dgram(&self.path) {
+        match crate::sys::connect_dgram(&self.path) {
             Ok(fd) => {
                 if self.warned {
                     info!("{} is reachable again", self.path.display());
@@ -401,10 +413,10 @@ impl Output {
         self.sock = None;
         if !self.warned {
             self.warned = true;
-            let why = if self.path.exists() && !is_socket(&self.path) {
+            let why = if self.path.exists() && !crate::sys::is_socket(&self.path) {
                 "it is not a socket".to_string()
             } else {
-                crate::diag::os_error(e)
+                crate::sys::os_error(e)
             };
             warn!(
                 stderr = true,
@@ -461,7 +473,11 @@ impl Output {
                 Some(libc::EAGAIN) | Some(libc::ENOBUFS) => {
                     break;
                 }
-                Some(libc::EMSGSIZE) => self.send_oversized(),
+                Some(libc::EMSGSIZE) => {
+                    if !self.send_oversized() {
+                        break;
+                    }
+                }
                 _ => {
                     // ECONNREFUSED, ENOTCONN, EPIPE: the receiver went away. Reconnect once at
                     // once (a restarted daemon has usually re-created its socket), else fall back
@@ -482,11 +498,27 @@ impl Output {
 
     /// The head record is too large for one datagram: journald takes it through a sealed
     /// memfd (JOURNAL_NATIVE_PROTOCOL.md); syslog has no such path, so it goes to stderr.
-    fn send_oversized(&mut self) {
+    /// False when the socket is full: the record stays queued until it has room.
+    fn send_oversized(&mut self) -> bool {
         let r = self.recs[self.head];
         let sent = match (&self.encoder, &self.sock) {
             (Encoder::Journald(_), Some(sock)) => {
-                send_memfd(sock.as_raw_fd(), &self.buf[r.start..r.end]).is_ok()
+                // The sealed copy is made once and kept while the socket is full.
+                let memfd = match self.memfd.take() {
+                    Some(m) => Ok(m),
+                    None => sealed_memfd(&self.buf[r.start..r.end]),
+                };
+                match memfd {
+                    Ok(m) => match send_fd(sock.as_raw_fd(), &m) {
+                        Ok(()) => true,
+                        Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
+                            self.memfd = Some(m);
+                            return false;
+                        }
+                        Err(_) => false,
+                    },
+                    Err(_) => false,
+                }
             }
             _ => false,
         };
@@ -501,6 +533,7 @@ impl Output {
             self.fallback(r);
         }
         self.head += 1;
+        true
     }
 
     fn fallback_all(&mut self) {
@@ -514,19 +547,45 @@ impl Output {
     /// Writes one raw line to sigshim's stderr: better in the init's console log than lost.
     fn fallback(&mut self, r: Rec) {
         self.fallback_lines += 1;
-        write_line(2, &self.buf[r.msg..r.msg_end]);
+        crate::sys::console_line(2, &self.buf[r.msg..r.msg_end]);
     }
 
-    /// At the end: the partial last lines, then everything queued, within `deadline` (a stuck
-    /// destination gets what it can take; the rest goes to stderr). Reports the fallback count.
-    pub fn finish(&mut self, deadline: Instant) {
+    /// Reads what the pipes hold right now, and no more than that: at most one pipe's
+    /// capacity per stream, so a writer that keeps a pipe full cannot keep sigshim here
+    /// (or grow its memory). Used when the app's end is seen (a ready line written just before
+    /// the exit is read before the exit is handled) and at the very end.
+    pub fn take_buffered(&mut self) {
         for i in 0..2 {
-            // What the pipe already holds is read whatever the queue's state: the writers may
-            // be gone, and bytes left in a pipe would be lost without a trace. A pipe holds at
-            // most its capacity, so this stays bounded.
-            while let Got::Data(n) = self.read_once(i) {
-                self.frame(i, Some(n));
+            let Some(fd) = &self.streams[i].fd else {
+                continue;
+            };
+            // SAFETY: F_GETPIPE_SZ on our own pipe; failure means "not a pipe", then 64 KiB.
+            let cap = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETPIPE_SZ) };
+            let mut left = if cap > 0 { cap as usize } else { 64 * 1024 };
+            while left > 0 {
+                match self.read_once(i) {
+                    Got::Data(n) => {
+                        self.frame(i, Some(n));
+                        left = left.saturating_sub(n);
+                    }
+                    Got::Nothing => break,
+                    Got::End => {
+                        self.streams[i].fd = None;
+                        self.frame(i, None);
+                        break;
+                    }
+                }
             }
+        }
+        self.flush(Instant::now());
+    }
+
+    /// At the end: what the pipes hold (bounded, see `take_buffered`), the partial last lines,
+    /// then everything queued, within `deadline` (a stuck destination gets what it can take;
+    /// the rest goes to stderr). Reports the fallback count.
+    pub fn finish(&mut self, deadline: Instant) {
+        self.take_buffered();
+        for i in 0..2 {
             self.streams[i].fd = None;
             self.frame(i, None);
         }
@@ -578,82 +637,9 @@ impl Output {
     }
 }
 
-/// Writes `line` and a newline to `fd` in one writev(2) (blocking: sigshim's own stdout and
-/// stderr are the init's, which takes what it is given).
-fn write_line(fd: RawFd, line: &[u8]) {
-    let iov = [
-        libc::iovec {
-            iov_base: line.as_ptr() as *mut libc::c_void,
-            iov_len: line.len(),
-        },
-        libc::iovec {
-            iov_base: b"\n".as_ptr() as *mut libc::c_void,
-            iov_len: 1,
-        },
-    ];
-    // SAFETY: writev with two valid iovecs. A failing stdout/stderr leaves nothing else to try.
-    unsafe { libc::writev(fd, iov.as_ptr(), 2) };
-}
-
-/// A non-blocking, close-on-exec unix datagram socket.
-pub fn dgram_socket() -> std::io::Result<OwnedFd> {
-    // SAFETY: socket with constant arguments.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_UNIX,
-            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-            0,
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: a descriptor we just created, owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-pub fn connect_dgram(path: &std::path::Path) -> std::io::Result<OwnedFd> {
-    let bytes = path.as_os_str().as_bytes();
-    // SAFETY: sockaddr_un is plain old data.
-    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    if bytes.len() >= addr.sun_path.len() {
-        return Err(std::io::Error::from_raw_os_error(libc::ENAMETOOLONG));
-    }
-    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
-        *d = *s as libc::c_char;
-    }
-    let fd = dgram_socket()?;
-    // A large send buffer lets a burst queue in the kernel instead of in sigshim.
-    let size: libc::c_int = 8 * 1024 * 1024;
-    // SAFETY: setsockopt with a valid int option; failure only leaves the default.
-    unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_SNDBUF,
-            (&size as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    let len = (std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1) as libc::socklen_t;
-    // SAFETY: connect with a valid, initialised sockaddr_un of `len` bytes.
-    let r = unsafe {
-        libc::connect(
-            fd.as_raw_fd(),
-            (&addr as *const libc::sockaddr_un).cast(),
-            len,
-        )
-    };
-    if r != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(fd)
-}
-
-/// journald's path for entries larger than a datagram: the entry in a sealed memfd, passed as
-/// SCM_RIGHTS in an otherwise empty datagram.
-fn send_memfd(sock: RawFd, data: &[u8]) -> std::io::Result<()> {
+/// journald's path for entries larger than a datagram: the entry in a sealed memfd
+/// (JOURNAL_NATIVE_PROTOCOL.md), which journald maps whole.
+fn sealed_memfd(data: &[u8]) -> std::io::Result<OwnedFd> {
     let name = CString::new("sigshim-journal-entry").expect("no NUL");
     // SAFETY: memfd_create with a valid name.
     let raw =
@@ -683,7 +669,12 @@ fn send_memfd(sock: RawFd, data: &[u8]) -> std::io::Result<()> {
     if unsafe { libc::fcntl(memfd.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
         return Err(std::io::Error::last_os_error());
     }
-    let fd = memfd.as_raw_fd();
+    Ok(memfd)
+}
+
+/// An empty datagram carrying `fd` (SCM_RIGHTS). A full socket answers EAGAIN.
+fn send_fd(sock: RawFd, fd: &OwnedFd) -> Result<(), std::io::Error> {
+    let fd = fd.as_raw_fd();
     // SAFETY: CMSG_SPACE is a pure size computation.
     let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
     let mut control = vec![0u8; space];
@@ -702,27 +693,72 @@ fn send_memfd(sock: RawFd, data: &[u8]) -> std::io::Result<()> {
             libc::CMSG_DATA(cmsg),
             std::mem::size_of::<RawFd>(),
         );
-        // This one blocks (no MSG_DONTWAIT): it is rare, and the entry must not be dropped.
-        if libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) < 0 {
+        if libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) < 0 {
             return Err(std::io::Error::last_os_error());
         }
     }
     Ok(())
 }
 
-pub fn hostname() -> Vec<u8> {
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most buf.len() bytes.
-    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } != 0 {
-        return Vec::new();
+/// The sender for sigshim's own diagnostics (`diag`): the app's destination, under the
+/// identifier `sigshim` and sigshim's PID, one non-blocking datagram each; false when the
+/// destination does not take it (the diagnostic then goes to stderr).
+pub fn diag_sender(settings: &Settings) -> Option<crate::diag::Sender> {
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() } as u32;
+    enum Enc {
+        Journald(journald::JournalHeader),
+        Syslog(syslog::SyslogHeader),
     }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    buf[..end].to_vec()
-}
-
-/// `--log auto`: the journal if its socket exists, else syslog if its socket exists, else
-/// nothing (inherit).
-pub fn is_socket(path: &std::path::Path) -> bool {
-    use std::os::unix::fs::FileTypeExt;
-    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_socket())
+    let (path, enc) = match &settings.target {
+        Target::Journald(p) => (
+            p.clone(),
+            Enc::Journald(journald::JournalHeader::new(
+                b"sigshim",
+                pid,
+                settings.facility,
+            )),
+        ),
+        Target::Syslog(p, format) => (
+            p.clone(),
+            Enc::Syslog(syslog::SyslogHeader::new(
+                *format,
+                settings.facility,
+                b"sigshim",
+                pid,
+                &crate::sys::hostname(),
+            )),
+        ),
+        // Diagnostics stay on stderr, which is where the copied lines go too.
+        Target::Passthrough => return None,
+    };
+    let sock: std::sync::OnceLock<OwnedFd> = std::sync::OnceLock::new();
+    Some(Box::new(move |priority: u8, message: &[u8]| {
+        let s = match sock.get() {
+            Some(s) => s,
+            None => match crate::sys::connect_dgram(&path) {
+                Ok(s) => sock.get_or_init(|| s),
+                Err(_) => return false,
+            },
+        };
+        let mut record = Vec::with_capacity(128 + message.len());
+        match &enc {
+            Enc::Journald(h) => {
+                journald::encode_entry(&mut record, h, priority, message);
+            }
+            Enc::Syslog(h) => {
+                syslog::encode(&mut record, h, priority, &syslog::Stamp::now(), message);
+            }
+        }
+        // SAFETY: send on our socket with a valid buffer.
+        let n = unsafe {
+            libc::send(
+                s.as_raw_fd(),
+                record.as_ptr().cast(),
+                record.len(),
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            )
+        };
+        n >= 0
+    }))
 }

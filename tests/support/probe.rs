@@ -46,25 +46,46 @@ fn ready() {
     say(&format!("ready pid={} pgid={pgid}", pid()));
 }
 
-fn block_all() -> libc::sigset_t {
-    // SAFETY: sigset manipulation on a local set; sigprocmask with valid pointers.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut set);
-        for s in [libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL] {
-            libc::sigdelset(&mut set, s);
-        }
-        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
+/// Every signal but the synchronous faults, as the kernel's 64-bit set: the C library would
+/// leave out its own real-time signals (glibc 32 and 33), whose default action would then
+/// kill the probe before it could report them.
+fn all_signals() -> u64 {
+    let mut set = u64::MAX;
+    for s in [libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL] {
+        set &= !(1u64 << (s - 1));
     }
+    set
 }
 
-fn wait_signal(set: &libc::sigset_t) -> i32 {
+fn block_all() -> u64 {
+    let set = all_signals();
+    // SAFETY: rt_sigprocmask with a valid pointer to an 8-byte set.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_BLOCK,
+            &set as *const u64,
+            std::ptr::null_mut::<u64>(),
+            8usize,
+        )
+    };
+    set
+}
+
+fn wait_signal(set: &u64) -> i32 {
     loop {
-        // SAFETY: sigwaitinfo with a valid set and no info pointer.
-        let s = unsafe { libc::sigwaitinfo(set, std::ptr::null_mut()) };
+        // SAFETY: rt_sigtimedwait with a valid 8-byte set, no info and no timeout.
+        let s = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigtimedwait,
+                set as *const u64,
+                std::ptr::null_mut::<libc::siginfo_t>(),
+                std::ptr::null::<libc::timespec>(),
+                8usize,
+            )
+        };
         if s > 0 {
-            return s;
+            return s as i32;
         }
     }
 }
@@ -108,14 +129,16 @@ fn legacy(marker: Option<&str>, linger_ms: u64) -> ! {
     }
     // Only INT (stop) and USR2 (reload) are handled; TERM keeps whatever disposition the probe
     // was started with.
-    // SAFETY: sigset on a local set; sigprocmask with valid pointers.
-    let set = unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGUSR2);
-        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
+    let set = (1u64 << (libc::SIGINT - 1)) | (1u64 << (libc::SIGUSR2 - 1));
+    // SAFETY: rt_sigprocmask with a valid pointer to an 8-byte set.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_BLOCK,
+            &set as *const u64,
+            std::ptr::null_mut::<u64>(),
+            8usize,
+        )
     };
     ready();
     announce_readiness();
