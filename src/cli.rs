@@ -15,24 +15,39 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// What sigshim's exit status means, one row per case: `--help`, the man page's EXIT STATUS
+/// (tests/man.rs) and the README's table (checked by tests/man.rs) are all made from this.
+pub const EXIT_STATUS: &[(&str, &str)] = &[
+    (
+        "N",
+        "the child exited with N (after --success-exit mapping)",
+    ),
+    (
+        "(signal)",
+        "the child died of a signal: sigshim dies of the same signal (or exits 128+n with \
+         --exit-code-on-signal, or as PID 1 of a namespace); never with a core dump of its own, \
+         so a child's core dump is reported as a plain kill (systemd: Result=signal, not \
+         core-dump) while the child's own core file is written as usual",
+    ),
+    ("127", "PROGRAM was not found"),
+    ("126", "PROGRAM was found but could not be executed"),
+    (
+        "125",
+        "sigshim itself failed (including a failed --user drop and --ready-timeout)",
+    ),
+    ("2", "usage error"),
+];
+
 const AFTER_HELP: &str = "\
 Exit status: the child's own code, or its death signal re-raised; 127 PROGRAM not found;
 126 not executable; 125 sigshim itself failed; 2 usage error. See --help for more.";
 
-const AFTER_LONG_HELP: &str = "\
+const SIGNALS_AND_DURATIONS: &str = "\
 Signals are accepted by name or number, with or without SIG, in any case: INT, SIGINT, 2, RTMIN+3.
-Durations: 500ms, 4s, 1.5s, 2m, 1h.
+Durations: 500ms, 4s, 1.5s, 2m, 1h, or compound, largest unit first: 1m30s, 1h2m3.5s, 2s500ms.";
 
-Exit status:
-  N        the child exited with N (after --success-exit mapping)
-  (signal) the child died of a signal: sigshim dies of the same signal
-           (or exits 128+n with --exit-code-on-signal, or as PID 1 of a namespace)
-  127      PROGRAM was not found
-  126      PROGRAM was found but could not be executed
-  125      sigshim itself failed (including a failed --user drop and --ready-timeout)
-  2        usage error
-
-Examples, one per init:
+const EXAMPLES: &str = "\
+Examples, one per init (sigshim(1) explains each):
   # Upstart >= 1.4 job: the app traps only INT; the deadline stays below 'kill timeout 5'
   expect stop
   exec /usr/bin/sigshim --upstart-expect-stop --stop-signal INT --kill-after 4s --log syslog -- /usr/local/bin/graceful
@@ -49,6 +64,30 @@ Examples, one per init:
   # container ENTRYPOINT: sigshim is PID 1 and reaps every orphan
   ENTRYPOINT [\"/sigshim\", \"--stop-signal\", \"INT\", \"--kill-after\", \"8s\", \"--\"]";
 
+/// `--help`'s text after the options: signals and durations, the exit status table, examples.
+fn after_long_help() -> String {
+    let mut out = format!("{SIGNALS_AND_DURATIONS}\n\nExit status:\n");
+    for (code, meaning) in EXIT_STATUS {
+        // Wrapped at 100 columns under a 11-column code column.
+        let mut line = format!("  {code:<9}");
+        for word in meaning.split(' ') {
+            if line.len() + 1 + word.len() > 100 && line.len() > 11 {
+                out.push_str(line.trim_end());
+                out.push('\n');
+                line = " ".repeat(11);
+            } else if line.len() > 11 {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out.push('\n');
+    out.push_str(EXAMPLES);
+    out
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "sigshim",
@@ -56,7 +95,8 @@ Examples, one per init:
     about = "Run a service as a direct child: translate its stop signal, enforce a kill deadline, \
              and hand the init the child's own exit outcome.",
     after_help = AFTER_HELP,
-    after_long_help = AFTER_LONG_HELP,
+    after_long_help = after_long_help(),
+    override_usage = "sigshim [OPTIONS] [--] PROGRAM [ARGS]...",
     // Everything after PROGRAM belongs to PROGRAM.
     trailing_var_arg = true,
     // A later occurrence of an option replaces an earlier one (wrapper scripts append).
@@ -65,188 +105,250 @@ Examples, one per init:
 struct Args {
     /// Signal the child receives when the init asks for a stop (TERM or INT arrives). Without
     /// it, stop requests reach the child as they are (plain forwarding).
-    #[arg(long, value_name = "SIG")]
+    #[arg(long, value_name = "SIG", help_heading = "Stopping")]
     stop_signal: Option<String>,
 
     /// Comma-separated signals that mean "stop" and are translated to --stop-signal.
-    #[arg(long, value_name = "SIGS", default_value = "TERM,INT")]
+    #[arg(
+        long,
+        value_name = "SIGS",
+        default_value = "TERM,INT",
+        help_heading = "Stopping"
+    )]
     stop_on: String,
 
     /// Deliver TO when FROM arrives (repeatable); TO may be "ignore". Example: HUP:USR2.
-    #[arg(long, value_name = "FROM:TO", action = ArgAction::Append)]
+    #[arg(long, value_name = "FROM:TO", action = ArgAction::Append, help_heading = "Signals")]
     rewrite: Vec<String>,
 
     /// After the stop signal, SIGKILL the child's process group and every descendant if the
-    /// child has not exited within DURATION.
-    #[arg(long, value_name = "DURATION", conflicts_with = "stop_schedule")]
+    /// child has not exited within DURATION. 0 is refused (it would leave the app no time to
+    /// stop); without this option sigshim waits as long as the app takes.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        conflicts_with = "stop_schedule",
+        help_heading = "Stopping"
+    )]
     kill_after: Option<String>,
 
     /// Multi-step stop, start-stop-daemon style: SIG/DURATION/SIG/.../SIG, e.g.
-    /// INT/20s/TERM/5s/KILL. Replaces --stop-signal and --kill-after.
-    #[arg(long, value_name = "SCHED", conflicts_with = "stop_signal")]
+    /// INT/20s/TERM/5s/KILL; ending on a DURATION means KILL after it. A wait of 0 is refused.
+    /// Replaces --stop-signal and --kill-after.
+    #[arg(
+        long,
+        value_name = "SCHED",
+        conflicts_with = "stop_signal",
+        help_heading = "Stopping"
+    )]
     stop_schedule: Option<String>,
 
     /// Send signals to the child process only, not to its whole process group.
-    #[arg(long)]
+    #[arg(long, help_heading = "Signals")]
     single_child: bool,
 
     /// Do not set the signals that are translated away (TERM under --stop-signal INT) to
     /// ignored in the child. The guard protects the app when the init signals every process
     /// directly (systemd KillMode=control-group).
-    #[arg(long)]
+    #[arg(long, help_heading = "Signals")]
     no_guard: bool,
 
     /// Report a child killed by signal n as exit code 128+n instead of dying of the signal.
-    #[arg(long)]
+    #[arg(long, help_heading = "Exit status")]
     exit_code_on_signal: bool,
 
     /// Map this child exit code to 0 (repeatable).
     #[arg(long, value_name = "N", action = ArgAction::Append,
-          value_parser = clap::value_parser!(u8))]
+          value_parser = clap::value_parser!(u8), help_heading = "Exit status")]
     success_exit: Vec<u8>,
 
     /// Signal the child receives if sigshim itself dies.
-    #[arg(long, value_name = "SIG", default_value = "KILL")]
+    #[arg(
+        long,
+        value_name = "SIG",
+        default_value = "KILL",
+        help_heading = "Signals"
+    )]
     pdeathsig: String,
 
     /// Do not become a child subreaper (orphaned descendants then go to PID 1, not sigshim).
-    #[arg(long)]
+    #[arg(long, help_heading = "Signals")]
     no_subreaper: bool,
 
     /// Restart the app when this signal arrives (consumed, never forwarded); sigshim keeps its
     /// PID, so the init keeps tracking it. systemd: ExecReload=/bin/kill -USR1 $MAINPID.
-    #[arg(long, value_name = "SIG")]
+    #[arg(long, value_name = "SIG", help_heading = "Restarts and hooks")]
     restart_on: Option<String>,
 
     /// How --restart-on restarts: stop-start (stop the app by the stop schedule, wind down
     /// what it left, start it again) or overlap (start the new app, wait until it is ready
     /// by --ready, then stop the old one; with --listen no connection is refused).
-    #[arg(long, value_name = "MODE", value_parser = ["stop-start", "overlap"])]
+    #[arg(
+        long,
+        value_name = "MODE",
+        value_parser = ["stop-start", "overlap"],
+        help_heading = "Restarts and hooks"
+    )]
     restart_mode: Option<String>,
 
     /// Run CMD (with sh -c) when the app has started. Its environment says what happened:
     /// SIGSHIM_EVENT, SIGSHIM_GENERATION, SIGSHIM_APP_PID, SIGSHIM_PROGRAM.
-    #[arg(long, value_name = "CMD")]
+    #[arg(long, value_name = "CMD", help_heading = "Restarts and hooks")]
     on_start: Option<OsString>,
 
     /// Run CMD when a restart (--restart-on) has started the next generation.
-    #[arg(long, value_name = "CMD")]
+    #[arg(long, value_name = "CMD", help_heading = "Restarts and hooks")]
     on_restart: Option<OsString>,
 
     /// Run CMD before sigshim exits, with SERVICE_RESULT, EXIT_CODE and EXIT_STATUS as
     /// systemd's ExecStopPost= gets them, and SIGSHIM_REASON (exited, stopped, not-ready,
     /// not-started); sigshim waits for it, at most --hook-timeout.
-    #[arg(long, value_name = "CMD")]
+    #[arg(long, value_name = "CMD", help_heading = "Restarts and hooks")]
     on_exit: Option<OsString>,
 
     /// How long a hook may run before it is killed (default 10s). A hook never changes
     /// sigshim's exit status and never outlives it.
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", help_heading = "Restarts and hooks")]
     hook_timeout: Option<String>,
 
     /// Run hooks as the caller, not as --user.
-    #[arg(long)]
+    #[arg(long, help_heading = "Restarts and hooks")]
     hooks_as_caller: bool,
 
     /// On a terminal, keep its foreground instead of handing it to the app (which is then
     /// stopped by SIGTTIN the moment it reads the terminal).
-    #[arg(long)]
+    #[arg(long, help_heading = "Terminal")]
     keep_terminal: bool,
 
     /// How long processes the app leaves behind when it exits get between SIGTERM and SIGKILL
-    /// (default: the kill deadline, or 2s).
-    #[arg(long, value_name = "DURATION")]
+    /// (default: the kill deadline, or 2s; 0: SIGKILL at once).
+    #[arg(long, value_name = "DURATION", help_heading = "Stopping")]
     leftover_grace: Option<String>,
 
     /// Where the app's stdout and stderr go: auto (the journal if its socket exists, else
     /// syslog if /dev/log exists, else inherit), journald, syslog, or inherit (no capture).
     #[arg(long, value_name = "MODE", default_value = "auto",
-          value_parser = ["auto", "journald", "syslog", "inherit"])]
+          value_parser = ["auto", "journald", "syslog", "inherit"], help_heading = "Output")]
     log: String,
 
-    /// Identifier of the app's log records (default: PROGRAM's basename).
-    #[arg(long, value_name = "TAG")]
+    /// Identifier of the app's log records (default: PROGRAM's basename). Sent whole, as
+    /// syslog(3) and logger(1) send it; for syslog a space, control character, ':', '[' or ']'
+    /// becomes '_' and a tag is cut at 480 bytes (48 for RFC 5424), with a warning.
+    #[arg(long, value_name = "TAG", help_heading = "Output")]
     tag: Option<OsString>,
 
     /// Syslog facility of the records (daemon, local0..local7, user, ...).
-    #[arg(long, value_name = "NAME", default_value = "daemon")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "daemon",
+        help_heading = "Output"
+    )]
     facility: String,
 
     /// Priority of stdout lines (emerg, alert, crit, err, warning, notice, info, debug, or 0-7).
-    #[arg(long, value_name = "PRIO", default_value = "info")]
+    #[arg(
+        long,
+        value_name = "PRIO",
+        default_value = "info",
+        help_heading = "Output"
+    )]
     stdout_priority: String,
 
     /// Priority of stderr lines.
-    #[arg(long, value_name = "PRIO", default_value = "err")]
+    #[arg(
+        long,
+        value_name = "PRIO",
+        default_value = "err",
+        help_heading = "Output"
+    )]
     stderr_priority: String,
 
     /// Do not interpret a leading <N> (sd-daemon(3)) as the line's priority.
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     no_level_prefix: bool,
 
     /// journald's native socket.
     #[arg(
         long,
         value_name = "PATH",
-        default_value = "/run/systemd/journal/socket"
+        default_value = "/run/systemd/journal/socket",
+        help_heading = "Output"
     )]
     journal_socket: PathBuf,
 
     /// The syslog socket.
-    #[arg(long, value_name = "PATH", default_value = "/dev/log")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "/dev/log",
+        help_heading = "Output"
+    )]
     syslog_socket: PathBuf,
 
     /// Syslog record format.
     #[arg(long, value_name = "FORMAT", default_value = "rfc3164",
-          value_parser = ["rfc3164", "rfc5424"])]
+          value_parser = ["rfc3164", "rfc5424"], help_heading = "Output")]
     syslog_format: String,
 
     /// Longest record in bytes; longer lines are split into several records, never cut
     /// (default: 256 KiB for journald, 8000 for syslog, which rsyslog's 8 KiB limit fits).
-    #[arg(long, value_name = "BYTES")]
+    #[arg(long, value_name = "BYTES", help_heading = "Output")]
     max_line: Option<usize>,
 
     /// Give the app a pseudo-terminal as stdout (stderr stays a pipe), so that it line-buffers
     /// and its lines arrive as they are written; TERM=dumb, NO_COLOR=1 and PAGER=cat keep it
     /// plain unless already set. Needs captured output.
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     stdout_pty: bool,
 
-    /// After the app exits, how long to keep reading output that something else still writes.
-    #[arg(long, value_name = "DURATION", default_value = "2s")]
+    /// After the app exits, how long to keep reading output that something else still writes
+    /// (0: send what the pipes already hold, wait for nothing more).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "2s",
+        help_heading = "Output"
+    )]
     drain_timeout: String,
 
     /// When the app counts as ready: spawn (right after exec), notify (it sends READY=1 to the
     /// NOTIFY_SOCKET sigshim gives it), log:REGEX (an output line matches), tcp:HOST:PORT (a
     /// connection succeeds), file:PATH (the file exists), fd:N (it writes a newline on fd N).
-    #[arg(long, value_name = "MODE", default_value = "spawn")]
+    #[arg(
+        long,
+        value_name = "MODE",
+        default_value = "spawn",
+        help_heading = "Readiness"
+    )]
     ready: String,
 
-    /// If the app is not ready within DURATION, stop it and exit 125.
-    #[arg(long, value_name = "DURATION")]
+    /// If the app is not ready within DURATION, stop it and exit 125 (0 is refused; without
+    /// this option sigshim waits as long as it takes).
+    #[arg(long, value_name = "DURATION", help_heading = "Readiness")]
     ready_timeout: Option<String>,
 
     /// Once ready, write a newline to this descriptor and close it (s6 notification-fd).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help_heading = "Readiness")]
     notify_fd: Option<i32>,
 
-    /// Once ready, stop sigshim itself with SIGSTOP once (for Upstart's `expect stop`); if
+    /// Once ready, stop sigshim itself with SIGSTOP once (for Upstart's "expect stop"); if
     /// sigshim exits before that, it raises the SIGSTOP first, so that Upstart moves on.
-    #[arg(long)]
+    #[arg(long, help_heading = "Readiness")]
     upstart_expect_stop: bool,
 
     /// Once ready, create this file; remove it at exit.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", help_heading = "Readiness")]
     ready_file: Option<PathBuf>,
 
     /// Run the app as USER (name or uid), with GROUP as its only group if given, else USER's
     /// primary group and supplementary groups. sigshim itself keeps running as the caller.
-    #[arg(long, value_name = "USER[:GROUP]")]
+    #[arg(long, value_name = "USER[:GROUP]", help_heading = "Privileges")]
     user: Option<String>,
 
     /// Set no_new_privs for the app: setuid programs and file capabilities no longer raise
     /// its privileges.
-    #[arg(long)]
+    #[arg(long, help_heading = "Privileges")]
     no_new_privs: bool,
 
     /// More diagnostics on stderr (-v: info, -vv: debug).
@@ -336,6 +438,16 @@ pub enum Parsed {
 }
 
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Parsed {
+    let args: Vec<OsString> = args.into_iter().collect();
+    if let Err(msg) = unknown_options(&args) {
+        return Parsed::Print {
+            text: format!(
+                "sigshim: usage: {} (see sigshim --help)\n",
+                crate::diag::one_line(&msg)
+            ),
+            code: crate::exit::USAGE,
+        };
+    }
     let args = match Args::try_parse_from(args) {
         Ok(a) => a,
         Err(e) => {
@@ -345,7 +457,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Parsed {
                 0
             };
             let text = if e.kind() == clap::error::ErrorKind::MissingRequiredArgument {
-                "sigshim: usage: missing PROGRAM (sigshim [OPTIONS] -- PROGRAM [ARGS...])\n"
+                "sigshim: usage: missing PROGRAM: sigshim [OPTIONS] [--] PROGRAM [ARGS]... \
+                 (see sigshim --help)\n"
                     .to_string()
             } else if e.use_stderr() {
                 // clap's first line is the one naming the problem; keep our message shape.
@@ -362,13 +475,152 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Parsed {
             return Parsed::Print { text, code };
         }
     };
-    match validate(args) {
+    match validate(args).and_then(refuse_zero_waits) {
         Ok(c) => Parsed::Run(Box::new(c)),
         Err(msg) => Parsed::Print {
-            text: format!("sigshim: usage: {}\n", crate::diag::one_line(&msg)),
+            text: format!(
+                "sigshim: usage: {} (see sigshim --help)\n",
+                crate::diag::one_line(&msg)
+            ),
             code: crate::exit::USAGE,
         },
     }
+}
+
+/// Refuses a word that looks like an option but is none, before PROGRAM.
+///
+/// PROGRAM may start with `-` (clap's `allow_hyphen_values` on it), so without this check a
+/// misspelled option (`--stop-sginal INT`) became the program to run: "cannot exec", exit 127,
+/// and an init answers that with a respawn loop (#13). The walk follows clap's own rules, read
+/// from the clap definition so that a new option needs nothing here: `--` ends the options; a
+/// long option may carry `=VALUE` or take the next word as its value; a cluster of short flags
+/// (`-vv`) may end in one that takes a value; the first other word is PROGRAM, and everything
+/// after it belongs to PROGRAM (`sigshim -v app --flag`). A PROGRAM whose name starts with `-`
+/// goes after `--`. Values themselves are left to clap and `validate`.
+fn unknown_options(args: &[OsString]) -> Result<(), String> {
+    let mut cmd = command();
+    cmd.build();
+    let takes_value = |a: &clap::Arg| a.get_action().takes_values();
+    let mut words = args.iter().skip(1).map(|w| w.to_string_lossy());
+    while let Some(word) = words.next() {
+        if word == "--" {
+            return Ok(());
+        }
+        if let Some(long) = word.strip_prefix("--") {
+            let (name, inline_value) = match long.split_once('=') {
+                Some((n, _)) => (n, true),
+                None => (long, false),
+            };
+            let found = cmd.get_arguments().find(|a| {
+                a.get_long() == Some(name)
+                    || a.get_all_aliases().is_some_and(|al| al.contains(&name))
+            });
+            match found {
+                Some(a) if takes_value(a) && !inline_value => {
+                    words.next();
+                }
+                Some(_) => {}
+                None => return Err(unknown(&cmd, &word)),
+            }
+        } else if let Some(shorts) = word.strip_prefix('-') {
+            if shorts.is_empty() {
+                return Err("'-' is not an option; a PROGRAM named '-' goes after --".into());
+            }
+            for (i, c) in shorts.char_indices() {
+                let found = cmd.get_arguments().find(|a| {
+                    a.get_short() == Some(c)
+                        || a.get_all_short_aliases().is_some_and(|al| al.contains(&c))
+                });
+                match found {
+                    // `-xVALUE`, or `-x VALUE` when the flag ends the cluster.
+                    Some(a) if takes_value(a) => {
+                        if i + c.len_utf8() == shorts.len() {
+                            words.next();
+                        }
+                        break;
+                    }
+                    Some(_) => {}
+                    None if shorts.chars().count() == 1 => return Err(unknown(&cmd, &word)),
+                    None => {
+                        return Err(format!("unknown option '-{c}' in '{word}'"));
+                    }
+                }
+            }
+        } else {
+            // PROGRAM: the options end here.
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// "unknown option 'WORD'", with clap's suggestion of a close option name if it has one (its
+/// Jaro-similarity rule, the same as for any other misspelling clap reports).
+fn unknown(cmd: &clap::Command, word: &str) -> String {
+    let option = word.split_once('=').map_or(word, |(name, _)| name);
+    // Parsed alone, with PROGRAM not taking hyphen values, the word is clap's unknown argument.
+    let mut strict = cmd.clone();
+    for id in cmd.get_positionals().map(|a| a.get_id().clone()) {
+        strict = strict.mut_arg(id, |a| a.allow_hyphen_values(false).required(false));
+    }
+    let probe = strict.try_get_matches_from(["sigshim", option]);
+    let suggestion =
+        probe
+            .err()
+            .and_then(|e| match e.get(clap::error::ContextKind::SuggestedArg) {
+                Some(clap::error::ContextValue::String(s)) => Some(s.clone()),
+                _ => None,
+            });
+    match suggestion {
+        Some(s) => format!("unknown option '{option}'; did you mean '{s}'?"),
+        None => {
+            format!("unknown option '{option}'; a PROGRAM whose name starts with '-' goes after --")
+        }
+    }
+}
+
+/// What a duration of 0 means, option by option (#13). `parse_duration` accepts `0`; here the
+/// options where 0 has no honest reading are refused:
+/// - `--kill-after 0` and a 0 wait in `--stop-schedule`: systemd (`TimeoutStopSec=0`) and
+///   timeout(1) read 0 as "no deadline", Kubernetes (`terminationGracePeriodSeconds: 0`) as
+///   "kill at once"; sigshim would do the latter, SIGKILL right after the stop signal, which
+///   defeats the translation. Leave the option out to wait as long as the app takes.
+/// - `--ready-timeout 0`: no app is ready in no time; leave it out to wait forever.
+///
+/// Accepted, with the meaning the manual gives: `--leftover-grace 0` (processes the app leaves
+/// behind get SIGKILL at once) and `--drain-timeout 0` (what the pipes already hold is still
+/// sent, but sigshim does not wait for writers that keep them open).
+fn refuse_zero_waits(c: Config) -> Result<Config, String> {
+    let zero_step = c
+        .signals
+        .stop_schedule
+        .as_ref()
+        .is_some_and(|s| s.steps().iter().any(|s| s.wait == Some(Duration::ZERO)));
+    for (option, zero) in [
+        ("--kill-after", c.signals.kill_after == Some(Duration::ZERO)),
+        ("--stop-schedule", zero_step),
+    ] {
+        if zero {
+            return Err(format!(
+                "{option}: a wait of 0 leaves the app no time to stop before the next signal; \
+                 give it time (e.g. 100ms), or leave {option} out to wait as long as the app \
+                 takes"
+            ));
+        }
+    }
+    if c.hooks.timeout == Duration::ZERO {
+        return Err(
+            "--hook-timeout: 0 leaves a hook no time to run; give it time (e.g. 5s)".into(),
+        );
+    }
+    if c.ready_timeout == Some(Duration::ZERO) {
+        return Err(
+            "--ready-timeout: 0 leaves the app no time to become ready; give it time \
+                    (e.g. 30s), or leave --ready-timeout out to wait as long as it takes"
+                .into(),
+        );
+    }
+    Ok(c)
 }
 
 fn validate(a: Args) -> Result<Config, String> {
@@ -604,8 +856,104 @@ mod tests {
             let (text, code) = run(args).expect_err("accepted");
             assert_eq!(code, 2, "{args:?}");
             assert!(text.starts_with("sigshim: usage: "), "{text}");
+            assert!(text.ends_with(" (see sigshim --help)\n"), "{text}");
             assert_eq!(text.lines().count(), 1, "{text}");
         }
+    }
+
+    #[test]
+    fn unknown_options_are_usage_errors() {
+        for (args, names, suggests) in [
+            (
+                &["--stop-sginal", "INT", "--", "app"][..],
+                "'--stop-sginal'",
+                Some("'--stop-signal'"),
+            ),
+            (
+                &["--stop-sginal=INT", "app"],
+                "'--stop-sginal'",
+                Some("'--stop-signal'"),
+            ),
+            (
+                &["-v", "--kil-after", "4s", "app"],
+                "'--kil-after'",
+                Some("'--kill-after'"),
+            ),
+            (
+                &["--tag", "x", "--no-new-priv", "app"],
+                "'--no-new-priv'",
+                Some("'--no-new-privs'"),
+            ),
+            (&["-x", "app"], "'-x'", None),
+            (&["-vx", "app"], "'-x' in '-vx'", None),
+            (&["-", "app"], "'-'", None),
+            (&["--zzzzzzzz", "app"], "'--zzzzzzzz'", None),
+        ] {
+            let (text, code) = run(args).expect_err("accepted");
+            assert_eq!(code, 2, "{args:?}");
+            assert!(text.starts_with("sigshim: usage: "), "{text}");
+            assert!(text.ends_with(" (see sigshim --help)\n"), "{text}");
+            assert_eq!(text.lines().count(), 1, "{text}");
+            assert!(text.contains(names), "{args:?}: {text}");
+            match suggests {
+                Some(s) => assert!(text.contains(&format!("did you mean {s}?")), "{text}"),
+                None => assert!(!text.contains("did you mean"), "{text}"),
+            }
+        }
+    }
+
+    #[test]
+    fn hyphen_words_that_are_not_options_here() {
+        // Values of options, and everything from PROGRAM on, are not checked as options.
+        let c = run(&["--tag", "-x", "app", "--stop-sginal", "-"]).unwrap();
+        assert_eq!(c.command, ["app", "--stop-sginal", "-"]);
+        assert_eq!(c.log.tag, b"-x");
+        let c = run(&["-v", "--", "-app", "--no-such"]).unwrap();
+        assert_eq!(c.command, ["-app", "--no-such"]);
+        let c = run(&["--stop-signal=INT", "-vv", "app"]).unwrap();
+        assert_eq!(c.verbosity, Verbosity::Debug);
+        // A value that starts with '-' is the option's, and validated as such.
+        let (text, _) = run(&["--kill-after", "-1s", "app"]).expect_err("accepted");
+        assert!(text.contains("'-1s'"), "{text}");
+    }
+
+    #[test]
+    fn zero_durations() {
+        for (args, names) in [
+            (
+                &["--kill-after", "0", "app"][..],
+                "--kill-after: a wait of 0",
+            ),
+            (&["--kill-after", "0ms", "app"], "--kill-after: a wait of 0"),
+            (
+                &["--stop-schedule", "INT/0/KILL", "app"],
+                "--stop-schedule: a wait of 0",
+            ),
+            (
+                &["--stop-schedule", "INT/5s/TERM/0s", "app"],
+                "--stop-schedule: a wait of 0",
+            ),
+            (
+                &["--ready-timeout", "0", "app"],
+                "--ready-timeout: 0 leaves",
+            ),
+        ] {
+            let (text, code) = run(args).expect_err("accepted");
+            assert_eq!(code, 2, "{args:?}");
+            assert!(
+                text.starts_with(&format!("sigshim: usage: {names}")),
+                "{text}"
+            );
+            assert_eq!(text.lines().count(), 1, "{text}");
+        }
+        let c = run(&["--leftover-grace", "0", "--drain-timeout", "0", "app"]).unwrap();
+        assert_eq!(c.signals.leftover_grace, Some(Duration::ZERO));
+        assert_eq!(c.log.drain_timeout, Duration::ZERO);
+        // The smallest non-zero deadline is a deadline.
+        let c = run(&["--kill-after", "1ms", "app"]).unwrap();
+        assert_eq!(c.signals.kill_after, Some(Duration::from_millis(1)));
+        let c = run(&["--kill-after", "1m30s", "app"]).unwrap();
+        assert_eq!(c.signals.kill_after, Some(Duration::from_secs(90)));
     }
 
     #[test]

@@ -9,50 +9,74 @@
 use crate::signals::{Signal, parse_signal};
 use std::time::{Duration, Instant};
 
-/// Parses `500ms`, `4s`, `1.5s`, `2m`, `1h`, or a bare number of seconds.
+/// Parses a duration: one or more NUMBER UNIT parts, largest unit first, each unit at most
+/// once (`500ms`, `4s`, `1.5s`, `2m`, `1h`, `1m30s`, `1h2m3.5s`, `2s500ms`), or a bare number of
+/// seconds (`4`). Units: `h`, `m` or `min`, `s`, `ms`. A NUMBER is decimal digits with an
+/// optional fraction (`.25s`). At most a year. `0` parses (to zero); what zero means is the
+/// caller's to decide.
 pub fn parse_duration(spec: &str) -> Result<Duration, String> {
     // Blanks are forgiven ("TERM, INT"); a newline or other control character is not: a
     // value that spans lines is a mistake, not a signal.
     let s = spec.trim_matches([' ', '\t']);
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let nanos_per_unit: u128 = match unit {
-        "ms" => 1_000_000,
-        "" | "s" => 1_000_000_000,
-        "m" | "min" => 60_000_000_000,
-        "h" => 3_600_000_000_000,
-        _ => {
-            return Err(format!(
-                "invalid duration '{spec}' (use e.g. 500ms, 4s, 1.5s, 2m, 1h)"
-            ));
-        }
-    };
-    let (int, frac) = num.split_once('.').unwrap_or((num, ""));
-    let digits_ok = |d: &str| d.bytes().all(|b| b.is_ascii_digit());
-    if (int.is_empty() && frac.is_empty()) || !digits_ok(int) || !digits_ok(frac) {
-        return Err(format!(
-            "invalid duration '{spec}' (use e.g. 500ms, 4s, 1.5s, 2m, 1h)"
-        ));
-    }
+    let invalid =
+        || format!("invalid duration '{spec}' (use e.g. 500ms, 4s, 1.5s, 2m, 1m30s, 1h2m3.5s)");
     let too_long = || format!("duration '{spec}' is too long (at most 1 year)");
-    let int: u128 = if int.is_empty() {
-        0
-    } else {
-        int.parse().map_err(|_| too_long())?
-    };
-    // Fractional digits beyond nanoseconds carry no meaning; ignore them rather than overflow.
-    let mut frac_nanos: u128 = 0;
-    let mut scale = nanos_per_unit;
-    for b in frac.bytes().take(18) {
-        scale /= 10;
-        frac_nanos += u128::from(b - b'0') * scale;
+    if s.is_empty() {
+        return Err(invalid());
     }
-    let total = int
-        .checked_mul(nanos_per_unit)
-        .and_then(|n| n.checked_add(frac_nanos))
-        .ok_or_else(too_long)?;
+    let mut rest = s;
+    let mut total: u128 = 0;
+    // The previous part's unit, as nanoseconds: each unit must be smaller than the one before
+    // (`1s1m`, `1s2s` are typos, not sums).
+    let mut previous: Option<u128> = None;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (num, after) = rest.split_at(num_len);
+        let unit_len = after
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(after.len());
+        let (unit, next) = after.split_at(unit_len);
+        let nanos_per_unit: u128 = match unit {
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            // A bare number is seconds, but only as the whole value: in `1m30` the 30 could be
+            // meant as anything.
+            "" if previous.is_none() => 1_000_000_000,
+            "m" | "min" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            _ => return Err(invalid()),
+        };
+        if previous.is_some_and(|p| nanos_per_unit >= p) {
+            return Err(invalid());
+        }
+        previous = Some(nanos_per_unit);
+        let (int, frac) = num.split_once('.').unwrap_or((num, ""));
+        let digits_ok = |d: &str| d.bytes().all(|b| b.is_ascii_digit());
+        if (int.is_empty() && frac.is_empty()) || !digits_ok(int) || !digits_ok(frac) {
+            return Err(invalid());
+        }
+        let int: u128 = if int.is_empty() {
+            0
+        } else {
+            int.parse().map_err(|_| too_long())?
+        };
+        // Fractional digits beyond nanoseconds carry no meaning; ignore them rather than
+        // overflow.
+        let mut frac_nanos: u128 = 0;
+        let mut scale = nanos_per_unit;
+        for b in frac.bytes().take(18) {
+            scale /= 10;
+            frac_nanos += u128::from(b - b'0') * scale;
+        }
+        total = int
+            .checked_mul(nanos_per_unit)
+            .and_then(|n| n.checked_add(frac_nanos))
+            .and_then(|n| n.checked_add(total))
+            .ok_or_else(too_long)?;
+        rest = next;
+    }
     const YEAR_NANOS: u128 = 366 * 24 * 3_600_000_000_000;
     if total > YEAR_NANOS {
         return Err(too_long());
@@ -172,7 +196,38 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("90min"), Ok(Duration::from_secs(5400)));
+        // Compound: largest unit first, each once.
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(
+            parse_duration("1h2m3.5s"),
+            Ok(Duration::from_millis(3_723_500))
+        );
+        assert_eq!(parse_duration("2s500ms"), Ok(Duration::from_millis(2500)));
+        assert_eq!(parse_duration("1h30min"), Ok(Duration::from_secs(5400)));
+        assert_eq!(
+            parse_duration("1h0m1ms"),
+            Ok(Duration::from_millis(3_600_001))
+        );
+        assert_eq!(parse_duration(" 1m30s "), Ok(Duration::from_secs(90)));
+        assert_eq!(
+            parse_duration("8783h59m59s"),
+            Ok(Duration::from_secs(31_622_399))
+        );
         for bad in [
+            "1m30",
+            "30s1m",
+            "1s1s",
+            "1m1min",
+            "500ms2s",
+            "1m 30s",
+            "1m-30s",
+            "1ms30",
+            "m30s",
+            "1h.s",
+            "8784h1ms",
+            "8783h60m1s",
             "",
             "-1s",
             "abc",

@@ -669,18 +669,16 @@ exec "$sigshim" --ready tcp:sigshim-test-hang.invalid:80 -- "$probe" ready
 fn ready_fd_never_hides_an_exec_failure() {
     let _shared = shared();
     for n in 3..=16 {
-        let out = Command::new(sigshim())
-            .args([
-                "--log",
-                "inherit",
-                "--ready",
-                &format!("fd:{n}"),
-                "--",
-                "/nonexistent/sigshim-test-app",
-            ])
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        let mut cmd = Command::new(sigshim());
+        cmd.args([
+            "--log",
+            "inherit",
+            "--ready",
+            &format!("fd:{n}"),
+            "--",
+            "/nonexistent/sigshim-test-app",
+        ]);
+        let out = output_within(&mut cmd, None, TIMEOUT);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(
             out.status.code(),
@@ -759,18 +757,23 @@ fn sigshim_is_undumpable_before_it_re_raises() {
     let _shared = shared();
     let dir = Scratch::new("undumpable");
     let trace = dir.path("trace");
-    let st = Command::new("strace")
-        .args(["-e", "trace=prctl,kill", "-o", trace.to_str().unwrap()])
+    let mut cmd = Command::new("strace");
+    cmd.args(["-e", "trace=prctl,kill", "-o", trace.to_str().unwrap()])
         .args([
             sigshim(),
             "--",
             probe(),
             "raise",
             &libc::SIGQUIT.to_string(),
-        ])
-        .status()
-        .expect("strace (Debian package strace)");
-    assert_eq!(st.signal(), Some(libc::SIGQUIT), "{st:?}");
+        ]);
+    let out = output_within(&mut cmd, None, TIMEOUT);
+    let st = out.status;
+    assert_eq!(
+        st.signal(),
+        Some(libc::SIGQUIT),
+        "{st:?} (strace is Debian package strace): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let trace = std::fs::read_to_string(trace).unwrap();
     let undumpable = trace
         .find("PR_SET_DUMPABLE")
@@ -843,11 +846,9 @@ fn a_user_in_many_groups() {
         dir.path("group").display(),
         sigshim()
     );
-    let out = Command::new("unshare")
-        .args(["--mount", "sh", "-c", &script])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "sh", "-c", &script]);
+    let out = output_within(&mut cmd, None, TIMEOUT);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     let n: usize = String::from_utf8_lossy(&out.stdout)

@@ -1403,6 +1403,7 @@ fn tags_with_odd_bytes() {
         b"\xff\xfe\x80bad".to_vec(),
         b" ".to_vec(),
         vec![b'T'; 300],
+        vec![b'T'; 600],
     ];
     for (i, tag) in tags.iter().enumerate() {
         for format in ["rfc3164", "rfc5424"] {
@@ -1430,13 +1431,14 @@ fn tags_with_odd_bytes() {
                     break buf[..n].to_vec();
                 }
             };
+            // Whole, as syslog(3) and logger send it (bytes >= 0x80 too), but with no byte that
+            // ends the tag or forges a line or a [PID]; cut at 480 / 48 bytes.
             let sanitized: Vec<u8> = tag
                 .iter()
-                .take(if format == "rfc3164" { 32 } else { 48 })
+                .take(if format == "rfc3164" { 480 } else { 48 })
                 .map(|&b| match b {
-                    b':' | b'[' | b']' => b'_',
-                    0x21..=0x7e => b,
-                    _ => b'_',
+                    b':' | b'[' | b']' | 0..=0x20 | 0x7f => b'_',
+                    _ => b,
                 })
                 .collect();
             let shown = rec.escape_ascii().to_string();

@@ -24,7 +24,7 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
@@ -210,10 +210,7 @@ impl Supervised {
 
     /// Runs a verb; panics with everything the harness and the service said if it fails.
     fn verb(&self, verb: &str) -> String {
-        let out = self
-            .command(verb)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {SUPERVISORS_SH}: {e}"));
+        let out = output_within(&mut self.command(verb), None, HARNESS_TIMEOUT);
         if !out.status.success() {
             panic!(
                 "supervisors.sh {} {verb} failed ({}):\nstdout:\n{}\nstderr:\n{}\n{}",
@@ -320,9 +317,9 @@ impl Supervised {
 impl Drop for Supervised {
     fn drop(&mut self) {
         // Never panic in drop (a second panic aborts and hides the first): report instead.
-        match self.command("stop").output() {
-            Ok(o) if o.status.success() => {}
-            other => eprintln!("supervisors.sh {} stop failed: {other:?}", self.system),
+        let out = output_within(&mut self.command("stop"), None, HARNESS_TIMEOUT);
+        if !out.status.success() {
+            eprintln!("supervisors.sh {} stop failed: {out:?}", self.system);
         }
         for pid in leftovers(&self.tag) {
             kill(pid, libc::SIGKILL);
@@ -487,6 +484,26 @@ fn s6_notification_fd_waits_for_the_app() {
 
 // ---------------------------------------------------------------------------------------------
 // Upstart awareness (sigshim alone; the upstart/ jobs under a real Upstart are in tests/upstart.rs)
+
+/// The harness scripts run under a watchdog (#13): one that never returns (here a shell that
+/// waits forever, with a background child holding its output open) is killed with its whole
+/// process group at the bound, and the result says so, instead of hanging the suite.
+#[test]
+fn harness_scripts_run_under_a_watchdog() {
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "echo started; (sleep 300 &); exec sleep 300"]);
+    let t0 = Instant::now();
+    let out = output_within(&mut cmd, None, Duration::from_millis(300));
+    let took = t0.elapsed();
+    assert_eq!(out.status.signal(), Some(libc::SIGKILL), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "started\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("[watchdog]") && err.contains("did not finish within 300ms"),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(5), "the watchdog took {took:?}");
+}
 
 /// With UPSTART_JOB set, a deadline of 5 s or more cannot fit in Upstart's default kill timeout:
 /// sigshim says so once at start; 3 s, the default, or no Upstart at all: nothing.

@@ -645,6 +645,109 @@ fn rsyslog_no_level_prefix_and_defaults() {
     );
 }
 
+/// 2. The tag as real senders send it (#13): a PROGRAM whose name is longer than RFC 3164's 32
+///    characters, or not ASCII, reaches rsyslogd under the same `syslogtag` and `programname`
+///    as the same name sent by util-linux `logger` (which, like glibc's syslog(3), sends the
+///    whole ident), so rsyslog filters on the name keep matching with sigshim in front. The
+///    default tag (PROGRAM's basename) is what is checked: that is what operators filter on.
+///    What would break the record is changed, and said once: a space (logger's record loses
+///    its message to the tag) and a tag past the 511 bytes rsyslog keeps of `TAG[PID]:`.
+#[test]
+fn rsyslog_tags_as_real_senders_send_them() {
+    let Some(rs) = Rsyslog::start("rs-tags") else {
+        return;
+    };
+    let dir = Scratch::new("rs-tags");
+    let logger_pid = std::process::id().to_string();
+    let program_tag = |r: &SyslogRecord| {
+        r.tag
+            .rsplit_once('[')
+            .map(|(t, _)| t.to_string())
+            .unwrap_or_default()
+    };
+    for name in ["payments-reconciler-with-a-long-name-v2", "café-worker"] {
+        // PROGRAM is a link to echo whose basename is the name.
+        let program = dir.path(name);
+        std::os::unix::fs::symlink("/bin/echo", &program).unwrap();
+        let message = format!("hello from {name}");
+        let mut args = vec!["--log", "syslog", "--syslog-socket", rs.socket_str(), "--"];
+        args.extend([program.to_str().unwrap(), &message]);
+        let mut run = Run::sigshim(&args);
+        assert_eq!(run.wait().code(), Some(0), "{}", run.stderr());
+        assert_eq!(run.stderr(), "", "a warning for a tag sent as it is");
+        let logger_message = format!("logger: {message}");
+        let mut logger = Command::new("logger");
+        logger
+            .args(["-u", rs.socket_str(), "-t", name])
+            .arg(format!("--id={logger_pid}"))
+            .arg(&logger_message);
+        let mut logger = Run::start(logger);
+        assert_eq!(logger.wait().code(), Some(0), "{}", logger.stderr());
+        let records = rs.wait_records(TIMEOUT, |r| {
+            [&message, &logger_message]
+                .iter()
+                .all(|m| r.iter().any(|r| r.message_3164() == m.as_bytes()))
+        });
+        let ours = records
+            .iter()
+            .find(|r| r.message_3164() == message.as_bytes())
+            .unwrap();
+        let logger = records
+            .iter()
+            .find(|r| r.message_3164() == logger_message.as_bytes())
+            .unwrap();
+        assert_eq!(program_tag(ours), name, "{ours:?}");
+        assert_eq!(
+            program_tag(ours),
+            program_tag(logger),
+            "{ours:?}\n{logger:?}"
+        );
+        assert_eq!(ours.programname, logger.programname, "{ours:?}\n{logger:?}");
+        assert_eq!(logger.pid, logger_pid);
+    }
+
+    // A space: logger's record is misparsed (its tag ends at the space); ours arrives whole
+    // under `my_app`, with one warning saying why, as sigshim's own record.
+    let long = "x".repeat(600);
+    for (tag, sent) in [
+        ("my app", "my_app".to_string()),
+        (long.as_str(), "x".repeat(480)),
+    ] {
+        let message = format!("tagged {}", tag.len());
+        let mut run = Run::sigshim(&[
+            "--log",
+            "syslog",
+            "--syslog-socket",
+            rs.socket_str(),
+            "--tag",
+            tag,
+            "--",
+            "echo",
+            &message,
+        ]);
+        assert_eq!(run.wait().code(), Some(0), "{}", run.stderr());
+        let records = rs.wait_records(TIMEOUT, |r| {
+            r.iter().any(|r| r.message_3164() == message.as_bytes())
+        });
+        let ours = records
+            .iter()
+            .find(|r| r.message_3164() == message.as_bytes())
+            .unwrap();
+        assert_eq!(ours.tag, format!("{sent}[{}]:", ours.pid), "{ours:?}");
+        let warnings: Vec<_> = records
+            .iter()
+            .filter(|r| r.programname == SIGSHIM_ID && r.msg_lossy().contains("syslog tag"))
+            .collect();
+        let want_start = format!(" syslog tag '{}", &tag[..tag.len().min(60)]);
+        let mine: Vec<_> = warnings
+            .iter()
+            .filter(|r| r.msg_lossy().starts_with(&want_start))
+            .collect();
+        assert_eq!(mine.len(), 1, "not one warning for {tag:?}: {warnings:?}");
+        assert!(mine[0].msg_lossy().contains("--tag"), "{:?}", mine[0]);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // At stop
 
@@ -854,6 +957,67 @@ fn drain_deadline_bounds_a_pipe_held_open() {
         .map(|e| field_str(e, "MESSAGE").unwrap_or_default())
         .collect();
     assert_eq!(msgs, ["last"]);
+}
+
+/// 3c'. `--drain-timeout 0` (#13): sigshim does not wait for a writer that keeps the pipe
+///     open, but every line the app wrote before it exited is still sent.
+#[test]
+fn drain_timeout_zero_still_sends_what_the_pipe_holds() {
+    let dir = Scratch::new("drain0");
+    let path = dir.join("sink.sock");
+    let sink = UnixDatagram::bind(&path).expect("bind the sink");
+    sink.set_read_timeout(Some(TIMEOUT)).unwrap();
+    const LINES: usize = 200;
+    // Read as the records come: a datagram queue holds only max_dgram_qlen (10 by default).
+    let reader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        while got.len() < LINES {
+            let Ok(n) = sink.recv(&mut buf) else { break };
+            let rec = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if let Some((_, msg)) = rec.split_once(" drain0[") {
+                let msg = msg.split_once("]: ").expect("TAG[PID]: ").1;
+                got.push(msg.to_string());
+            }
+        }
+        got
+    });
+    let script = format!("(setsid sleep 30 &); seq 1 {LINES}; exit 0");
+    let started = Instant::now();
+    let mut run = Run::sigshim(&[
+        "--no-subreaper",
+        "--drain-timeout",
+        "0",
+        "--log",
+        "syslog",
+        "--syslog-socket",
+        path.to_str().unwrap(),
+        "--tag",
+        "drain0",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    let st = run.wait();
+    let took = started.elapsed();
+    let holders = leftovers(&run.tag);
+    assert!(
+        !holders.is_empty(),
+        "no setsid'd sleep holding the pipe: the test proves nothing"
+    );
+    for pid in holders {
+        kill(pid, libc::SIGKILL);
+    }
+    assert_eq!(st.code(), Some(0), "{}", run.stderr());
+    assert!(
+        took < Duration::from_secs(2),
+        "sigshim took {took:?} with --drain-timeout 0 (the pipe stays open for 30 s)"
+    );
+    // The reader ends at LINES records or after TIMEOUT without one (its watchdog).
+    let got = reader.join().expect("reader");
+    let want: Vec<String> = (1..=LINES).map(|i| i.to_string()).collect();
+    assert_eq!(got, want, "{}", run.stderr());
 }
 
 /// 3d. The worst end: the app exits after writing 5,000 lines into its pipe, a grandchild out

@@ -178,13 +178,15 @@ fn dropped_app_still_dies_with_sigshim() {
     if !require_root("privilege drop") {
         return;
     }
+    // The probe runs as nobody: from a copy nobody can reach wherever the clone is.
+    let bins = SharedBins::new();
     let mut run = Run::sigshim(&[
         "--log",
         "inherit",
         "--user",
         "nobody",
         "--",
-        probe(),
+        &bins.probe(),
         "ready",
     ]);
     let child = field(&run.expect("ready"), "pid");

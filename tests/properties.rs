@@ -269,6 +269,49 @@ proptest! {
         }
     }
 
+    /// A compound duration (`1h2m3.5s`: parts largest unit first, each unit once) is the sum
+    /// of its parts, each read as a single-part duration would be; the same parts in another
+    /// order, or a unit twice, are refused.
+    #[test]
+    fn compound_duration_is_the_sum(parts in proptest::collection::vec(
+                                        (any::<bool>(), 0u64..100_000, proptest::option::of(0u32..1000)),
+                                        4)) {
+        // h, m (or min), s, ms: the subset chosen by the bools, in that order.
+        let units = [("h", 3_600_000_000_000u128), ("m", 60_000_000_000), ("s", 1_000_000_000), ("ms", 1_000_000)];
+        let mut spec = String::new();
+        let mut exact: u128 = 0;
+        let mut chosen = Vec::new();
+        for ((used, int, frac), (unit, per)) in parts.iter().zip(units) {
+            if !used {
+                continue;
+            }
+            let part = match frac {
+                Some(f) => format!("{int}.{f:03}{unit}"),
+                None => format!("{int}{unit}"),
+            };
+            exact += u128::from(*int) * per + frac.map_or(0, |f| u128::from(f) * per / 1000);
+            spec.push_str(&part);
+            chosen.push(part);
+        }
+        prop_assume!(!chosen.is_empty());
+        match parse_duration(&spec) {
+            Ok(d) => {
+                prop_assert!(exact <= YEAR_NANOS, "{spec:?} accepted past a year");
+                let single: u128 = chosen.iter().map(|p| parse_duration(p).unwrap().as_nanos()).sum();
+                prop_assert_eq!(d.as_nanos(), single, "{:?}", spec);
+                prop_assert!(d.as_nanos() <= exact && exact - d.as_nanos() < 10, "{spec:?}: {d:?} vs {exact}");
+            }
+            Err(e) => prop_assert!(exact > YEAR_NANOS && e.contains("too long"), "{spec:?} refused: {e}"),
+        }
+        if chosen.len() >= 2 {
+            let mut reversed = chosen.clone();
+            reversed.reverse();
+            prop_assert!(parse_duration(&reversed.concat()).is_err(), "{:?} accepted", reversed.concat());
+            let twice = format!("{}{}", chosen[0], chosen[0]);
+            prop_assert!(parse_duration(&twice).is_err(), "{twice:?} accepted");
+        }
+    }
+
     /// A duration printed as seconds with nine decimals (or as whole ms) reads back exactly.
     #[test]
     fn duration_round_trips(nanos in 0u64..=(YEAR_NANOS as u64)) {
@@ -675,19 +718,28 @@ fn sane_stamp() -> impl Strategy<Value = Stamp> {
         )
 }
 
-/// The tag or APP-NAME as RFC 3164 §4.1.3 / RFC 5424 §6.2.5 and the module documentation
-/// describe it: printable ASCII without space, `:`, `[`, `]`; one `_` for each other byte;
-/// capped; a default when empty.
+/// The tag or APP-NAME as the module documentation describes it: byte for byte, except that a
+/// space, a control character (below 0x21, 0x7f), `:`, `[` and `]` become `_`; cut at `cap`
+/// bytes but never inside a UTF-8 character (backing up at most 3 continuation bytes); a
+/// default when empty.
 fn sanitized_tag(tag: &[u8], cap: usize, empty: &[u8]) -> Vec<u8> {
     if tag.is_empty() {
         return empty.to_vec();
     }
-    tag.iter()
-        .take(cap)
-        .map(|&b| match b {
-            b':' | b'[' | b']' => b'_',
-            0x21..=0x7e => b,
-            _ => b'_',
+    let mut end = tag.len().min(cap);
+    let mut backed = 0;
+    while end < tag.len() && backed < 3 && end > 0 && (0x80..0xc0).contains(&tag[end]) {
+        end -= 1;
+        backed += 1;
+    }
+    tag[..end]
+        .iter()
+        .map(|&b| {
+            if b <= b' ' || b == 0x7f || b":[]".contains(&b) {
+                b'_'
+            } else {
+                b
+            }
         })
         .collect()
 }
@@ -717,7 +769,9 @@ fn escaped(message: &[u8]) -> Vec<u8> {
 fn tag_bytes() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         proptest::collection::vec(any::<u8>(), 0..60),
+        proptest::collection::vec(any::<u8>(), 470..520),
         "[a-z]{0,40}".prop_map(String::into_bytes),
+        "[a-zé😀]{40,60}".prop_map(String::into_bytes),
         "([a-z]{0,3}|\\[[0-9]{1,5}\\]|: |:|\\[|\\]| |\n|\0|<0>){0,10}".prop_map(String::into_bytes),
     ]
 }
@@ -770,9 +824,12 @@ proptest! {
         } else {
             // TIMESTAMP(15) " " TAG "[" PID "]: " MSG
             prop_assert_eq!(rest[15], b' ');
-            let tag_out = sanitized_tag(&tag, 32, b"sigshim");
+            let tag_out = sanitized_tag(&tag, 480, b"sigshim");
             prop_assert!(!tag_out.is_empty());
-            prop_assert!(tag_out.iter().all(|&b| (0x21..=0x7e).contains(&b) && !b":[]".contains(&b)));
+            prop_assert!(tag_out.iter().all(|&b| b > b' ' && b != 0x7f && !b":[]".contains(&b)));
+            if std::str::from_utf8(&tag).is_ok() {
+                prop_assert!(std::str::from_utf8(&tag_out).is_ok(), "a UTF-8 tag cut inside a character");
+            }
             let mut want = tag_out.clone();
             want.extend(format!("[{pid}]: ").as_bytes());
             want.extend(&body);
@@ -780,8 +837,8 @@ proptest! {
             // rsyslog's 3164 parser ends the TAG at the first ':' or ' ' after the timestamp
             // and cuts programname at '[': both land on ours.
             let end = rest[16..].iter().position(|&b| b == b':' || b == b' ').unwrap();
-            let tag_pid = format!("{}[{pid}]", String::from_utf8_lossy(&tag_out));
-            prop_assert_eq!(&rest[16..16 + end], tag_pid.as_bytes());
+            let tag_pid = [&tag_out[..], format!("[{pid}]").as_bytes()].concat();
+            prop_assert_eq!(&rest[16..16 + end], tag_pid.as_slice());
         }
     }
 

@@ -376,10 +376,9 @@ fn without_a_pty_the_pipe_and_one_warning() {
 
 #[test]
 fn stdout_pty_needs_capture() {
-    let out = Command::new(sigshim())
-        .args(["--log", "inherit", "--stdout-pty", "--", "true"])
-        .output()
-        .unwrap();
+    let mut cmd = Command::new(sigshim());
+    cmd.args(["--log", "inherit", "--stdout-pty", "--", "true"]);
+    let out = output_within(&mut cmd, None, TIMEOUT);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("sigshim: usage: --stdout-pty"));
 }

@@ -21,7 +21,7 @@ mod support;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 use support::*;
 
@@ -118,25 +118,7 @@ impl Container {
     }
 
     fn script(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
-        let mut cmd = self.command(args);
-        cmd.stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {NSPAWN_SH}: {e}"));
-        if let Some(data) = stdin {
-            use std::io::Write;
-            let mut w = child.stdin.take().expect("stdin");
-            w.write_all(data).expect("write to the container command");
-        }
-        child
-            .wait_with_output()
-            .expect("wait for the container command")
+        output_within(&mut self.command(args), stdin, HARNESS_TIMEOUT)
     }
 
     /// A command inside the container, whatever its outcome.

@@ -257,14 +257,10 @@ impl Wrapper {
                     .status()
                     .is_ok_and(|s| s.success());
                 if !found {
-                    if std::env::var("CI").as_deref() == Ok("true") {
-                        panic!(
-                            "{self:?} is missing, and CI=true makes that a failure (apt-get install tini dumb-init catatonit)"
-                        );
-                    }
-                    eprintln!(
-                        "SKIPPED: {self:?} is not installed (apt-get install tini dumb-init catatonit)"
-                    );
+                    // Seen past cargo's capture, and a failure under CI=true.
+                    skip(&format!(
+                        "{self:?} is not installed (apt-get install tini dumb-init catatonit)"
+                    ));
                 }
                 found
             }
@@ -545,11 +541,9 @@ fn a_stopped_app_is_reported() {
 /// Not a terminal: the child gets no foreground, and runs as before.
 #[test]
 fn without_a_terminal_nothing_changes() {
-    let out = Command::new(sigshim())
-        .args(["--", "sh", "-c", "echo hi; read x; echo \"got $x\""])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let mut cmd = Command::new(sigshim());
+    cmd.args(["--", "sh", "-c", "echo hi; read x; echo \"got $x\""]);
+    let out = output_within(&mut cmd, None, TIMEOUT);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\ngot \n");
 }

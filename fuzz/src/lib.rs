@@ -226,17 +226,39 @@ pub fn check_journald(identifier: &[u8], pid: u32, facility: u8, priority: u8, m
     }
 }
 
-fn sanitized(value: &[u8], cap: usize, tag_rules: bool, empty: &[u8]) -> Vec<u8> {
+/// The RFC 5424 HOSTNAME: printable US-ASCII, `_` for any other byte, at most 255 bytes.
+fn sanitized_host(value: &[u8]) -> Vec<u8> {
     if value.is_empty() {
-        return empty.to_vec();
+        return b"-".to_vec();
     }
     value
         .iter()
-        .take(cap)
-        .map(|&b| match b {
-            b':' | b'[' | b']' if tag_rules => b'_',
-            0x21..=0x7e => b,
-            _ => b'_',
+        .take(255)
+        .map(|&b| if (0x21..=0x7e).contains(&b) { b } else { b'_' })
+        .collect()
+}
+
+/// The tag: byte for byte, except space, control characters (below 0x21, 0x7f), `:`, `[`, `]`
+/// as `_`; cut at `cap` bytes, but not inside a UTF-8 character (backing up over at most 3
+/// continuation bytes); `empty` when empty.
+fn sanitized_tag(value: &[u8], cap: usize, empty: &[u8]) -> Vec<u8> {
+    if value.is_empty() {
+        return empty.to_vec();
+    }
+    let mut end = value.len().min(cap);
+    let mut backed = 0;
+    while end < value.len() && backed < 3 && end > 0 && (0x80..0xc0).contains(&value[end]) {
+        end -= 1;
+        backed += 1;
+    }
+    value[..end]
+        .iter()
+        .map(|&b| {
+            if b <= b' ' || b == 0x7f || b":[]".contains(&b) {
+                b'_'
+            } else {
+                b
+            }
         })
         .collect()
 }
@@ -297,9 +319,9 @@ pub fn check_syslog(
         let ts = &rest[2..34];
         assert!(!ts.contains(&b' '), "timestamp {ts:?} has a space");
         want.push(b' ');
-        want.extend(sanitized(host, 255, false, b"-"));
+        want.extend(sanitized_host(host));
         want.push(b' ');
-        want.extend(sanitized(tag, 48, true, b"-"));
+        want.extend(sanitized_tag(tag, 48, b"-"));
         want.extend(format!(" {pid} - -").as_bytes());
         if !message.is_empty() {
             want.push(b' ');
@@ -308,8 +330,8 @@ pub fn check_syslog(
         assert_eq!(&rest[34..], want.as_slice());
     } else {
         assert_eq!(rest[15], b' ', "timestamp is not 15 bytes");
-        let t = sanitized(tag, 32, true, b"sigshim");
-        assert!(t.iter().all(|b| !b" :[]".contains(b)));
+        let t = sanitized_tag(tag, 480, b"sigshim");
+        assert!(t.iter().all(|b| !b" :[]\n\0".contains(b)));
         want.extend(&t);
         want.extend(format!("[{pid}]: ").as_bytes());
         want.extend(escaped(message));

@@ -8,16 +8,15 @@
 //! here that makes system calls), so everything else is pure. Sockets, reconnection and the
 //! choice between journald and syslog belong to the socket layer.
 //!
+//! The tag is sent as real senders send it (#13): glibc's `syslog(3)` and util-linux `logger`
+//! write the whole ident, non-ASCII bytes included, and rsyslog keeps it, so an rsyslog filter
+//! on the program's name matches the same records with sigshim in front as without. Only what
+//! would break the record is changed (see [`SyslogHeader`]), and sigshim says so once.
+//!
 //! What a child cannot forge through its output:
 //! - another program's identity: the tag is fixed per stream and stripped of the bytes receivers
-//!   use to find its end (RFC 3164 §4.1.3: a non-alphanumeric character ends the TAG; rsyslog's
-//!   3164 parser ends it at a space or `:`, and cuts `programname` at `[`), so it always ends at
-//!   our own `[PID]: `;
-//! - a second record: one datagram is one record, but busybox `syslogd` (`split_escape_and_log`)
-//!   starts a new `<PRI>`-parsed record after a NUL, and line-oriented receivers and files treat
-//!   `\n` as a record boundary. So NUL becomes `#000` and `\n` becomes `#012` — the octal escapes
-//!   rsyslog itself produces with `$ControlCharacterEscapePrefix #`, which every syslog reader
-//!   recognises. Other bytes (invalid UTF-8, `\r`, other controls) pass unchanged: rsyslog escapes
+//!   use to find its end (rsyslog's 3164 parser ends the TAG at a space or `:`, and cuts
+//!   `programname` at `[`), so it always ends at our own `[PID]: `;
 //!   them on receipt by default (`$EscapeControlCharactersOnReceive on`), and they are data.
 
 use super::decimal;
@@ -100,10 +99,14 @@ fn lookup(table: &[(&str, u8)], s: &str) -> Option<u8> {
         .map(|&(_, code)| code)
 }
 
-/// RFC 3164 §4.1.3: "The TAG is a string of ABNF alphanumeric characters that MUST NOT exceed 32
-/// characters."
-const TAG_MAX_3164: usize = 32;
-/// RFC 5424 §6.2.5: `APP-NAME = NILVALUE / 1*48PRINTUSASCII`.
+/// The longest RFC 3164 tag sent whole. RFC 3164 §4.1.3 asks for at most 32 alphanumeric
+/// characters, but no sender keeps to that: glibc's `syslog(3)` and util-linux `logger` send the
+/// whole ident. rsyslog keeps up to 511 bytes of `TAG[PID]:` (CONF_TAG_MAXSIZE; checked against
+/// rsyslogd 8.2302) and moves the rest into the message, so 480 bytes plus the longest
+/// `[PID]:` always arrive whole.
+const TAG_MAX_3164: usize = 480;
+/// RFC 5424 §6.2.5: `APP-NAME = NILVALUE / 1*48PRINTUSASCII`; util-linux `logger --rfc5424`
+/// refuses a longer tag.
 const APP_NAME_MAX: usize = 48;
 /// RFC 5424 §6.2.4: `HOSTNAME = NILVALUE / 1*255PRINTUSASCII`.
 const HOSTNAME_MAX: usize = 255;
@@ -114,15 +117,22 @@ const DEFAULT_TAG_3164: &[u8] = b"sigshim";
 /// The per-stream parts of every record, formatted once: everything except `<PRI>`, the timestamp
 /// and the message.
 ///
-/// Sanitizing, for both formats: each byte outside printable US-ASCII (0x21..=0x7e, RFC 5424's
-/// PRINTUSASCII, which excludes the space that separates fields) becomes `_`.
-/// - RFC 3164 tag: additionally `:`, `[` and `]` become `_`, so the tag cannot end early or carry
-///   a fake `[PID]: ` of its own; capped at 32 bytes (§4.1.3). Empty becomes `sigshim`.
-/// - RFC 5424 APP-NAME: same replacements, capped at 48 bytes (§6.2.5). Empty becomes `-`
-///   (NILVALUE).
-/// - RFC 5424 HOSTNAME: only the PRINTUSASCII rule (`:` is kept so an IPv6 address, which §6.2.4
-///   allows, stays intact; the field ends at a space, which cannot occur), capped at 255 bytes.
-///   Empty becomes `-`. RFC 3164 records carry no hostname, like glibc's: the receiver adds it.
+/// The tag (RFC 3164 TAG, RFC 5424 APP-NAME), in both formats:
+/// - kept byte for byte, bytes >= 0x80 (UTF-8 names) included, as glibc and `logger` send them;
+///   rsyslog keeps them in `syslogtag` (its `programname` stops at the first of them);
+/// - a space, a control character (below 0x21, and 0x7f), `:`, `[` and `]` become `_`: a space
+///   or `:` would end the TAG early and push the rest into the message, a newline would start a
+///   line of its own in a log file, and `[`/`]` could carry a fake `[PID]`;
+/// - cut to 480 bytes for RFC 3164 (what rsyslog keeps whole, see [`TAG_MAX_3164`]) and 48 for
+///   RFC 5424 (§6.2.5), never inside a UTF-8 sequence;
+/// - empty becomes `sigshim` (3164 has no NILVALUE) or `-` (5424's NILVALUE).
+///
+/// A changed tag is reported once per process, as a warning naming both forms.
+///
+/// The RFC 5424 HOSTNAME: each byte outside printable US-ASCII (PRINTUSASCII, 0x21..=0x7e)
+/// becomes `_` (`:` is kept so an IPv6 address, which §6.2.4 allows, stays intact), capped at
+/// 255 bytes; empty becomes `-`. RFC 3164 records carry no hostname, like glibc's: the receiver
+/// adds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SyslogHeader {
     format: Format,
@@ -139,18 +149,25 @@ impl SyslogHeader {
         let mut suffix = Vec::with_capacity(64 + tag.len().min(APP_NAME_MAX));
         let mut digits = [0u8; 10];
         let pid = decimal(pid, &mut digits);
+        let sent_tag = match format {
+            Format::Rfc3164 => sanitized_tag(tag, TAG_MAX_3164, DEFAULT_TAG_3164),
+            Format::Rfc5424 => sanitized_tag(tag, APP_NAME_MAX, b"-"),
+        };
+        if !tag.is_empty() && sent_tag != tag {
+            warn_tag_changed(format, tag, &sent_tag);
+        }
         match format {
             Format::Rfc3164 => {
-                push_sanitized(&mut suffix, tag, TAG_MAX_3164, true, DEFAULT_TAG_3164);
+                suffix.extend_from_slice(&sent_tag);
                 suffix.push(b'[');
                 suffix.extend_from_slice(pid);
                 suffix.extend_from_slice(b"]: ");
             }
             Format::Rfc5424 => {
                 suffix.push(b' ');
-                push_sanitized(&mut suffix, hostname, HOSTNAME_MAX, false, b"-");
+                push_sanitized_host(&mut suffix, hostname);
                 suffix.push(b' ');
-                push_sanitized(&mut suffix, tag, APP_NAME_MAX, true, b"-");
+                suffix.extend_from_slice(&sent_tag);
                 suffix.push(b' ');
                 suffix.extend_from_slice(pid);
                 suffix.extend_from_slice(b" - -");
@@ -164,19 +181,75 @@ impl SyslogHeader {
     }
 }
 
-/// Appends `value` with every byte outside 0x21..=0x7e (and, if `tag_rules`, every `:` `[` `]`)
-/// replaced by `_`, truncated to `max` bytes; `empty` when `value` is empty. The replacement is
-/// one byte for one, so truncating before or after it is the same.
-fn push_sanitized(out: &mut Vec<u8>, value: &[u8], max: usize, tag_rules: bool, empty: &[u8]) {
-    if value.is_empty() {
-        out.extend_from_slice(empty);
+/// The tag as sent: see [`SyslogHeader`].
+fn sanitized_tag(tag: &[u8], max: usize, empty: &[u8]) -> Vec<u8> {
+    if tag.is_empty() {
+        return empty.to_vec();
+    }
+    let mut end = tag.len().min(max);
+    // Never cut inside a UTF-8 sequence: back up over continuation bytes (10xxxxxx) to the
+    // start of the character that does not fit.
+    // A UTF-8 character has at most 3 of them; other bytes are not UTF-8 and are cut anywhere.
+    if end < tag.len() {
+        let floor = end.saturating_sub(3);
+        while end > floor && tag[end] & 0xc0 == 0x80 {
+            end -= 1;
+        }
+    }
+    tag[..end]
+        .iter()
+        .map(|&b| match b {
+            0..=0x20 | 0x7f | b':' | b'[' | b']' => b'_',
+            _ => b,
+        })
+        .collect()
+}
+
+/// Appends the RFC 5424 HOSTNAME: bytes outside 0x21..=0x7e replaced by `_`, at most 255
+/// bytes, `-` when empty.
+fn push_sanitized_host(out: &mut Vec<u8>, host: &[u8]) {
+    if host.is_empty() {
+        out.push(b'-');
         return;
     }
-    out.extend(value.iter().take(max).map(|&b| {
-        let printable = (0x21..=0x7e).contains(&b);
-        let tag_delimiter = tag_rules && matches!(b, b':' | b'[' | b']');
-        if printable && !tag_delimiter { b } else { b'_' }
-    }));
+    out.extend(
+        host.iter()
+            .take(HOSTNAME_MAX)
+            .map(|&b| if (0x21..=0x7e).contains(&b) { b } else { b'_' }),
+    );
+}
+
+/// Says once per process that the tag went out changed, and why: an operator whose rsyslog
+/// filter names the program must know it will not match (#13). The one side effect of this
+/// module besides [`Stamp::now`]: a tracing event, which reaches stderr or the log only once
+/// `diag` is set up, and nothing at all in unit tests.
+fn warn_tag_changed(format: Format, tag: &[u8], sent: &[u8]) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    let (limit, name) = match format {
+        Format::Rfc3164 => (TAG_MAX_3164, "rsyslog keeps 480 bytes of a tag whole"),
+        Format::Rfc5424 => (APP_NAME_MAX, "RFC 5424's APP-NAME holds 48 bytes"),
+    };
+    let why = if tag.len() > limit {
+        name
+    } else {
+        "a space, control character, ':', '[' or ']' would end the tag early or forge a [PID]"
+    };
+    // A tag of hundreds of bytes is named by its start.
+    let shown = |t: &[u8]| {
+        let t = String::from_utf8_lossy(t);
+        match t.char_indices().nth(60) {
+            Some((i, _)) => format!("{}...", &t[..i]),
+            None => t.into_owned(),
+        }
+    };
+    tracing::warn!(
+        "syslog tag '{}' is sent as '{}': {why}; choose another with --tag",
+        shown(tag),
+        shown(sent)
+    );
 }
 
 /// Wall-clock time as the caller read it, so encoders stay pure and testable: broken-down LOCAL
@@ -488,29 +561,72 @@ mod tests {
         assert_eq!(out, b"<30>Nov 22 00:40:40 evil_1___x[4242]: msg");
         assert_eq!(count(&out, b"]: "), 1);
         assert_eq!(count(&out, b"["), 1);
-        // Control bytes, spaces and non-ASCII in the tag.
-        let out = record(&h3164("a b\n\0\té".as_bytes()), 6, &STAMP, b"m");
-        assert_eq!(out, b"<30>Nov 22 00:40:40 a_b_____[4242]: m");
+        // Control bytes and spaces in the tag; non-ASCII is kept, as glibc and logger send it.
+        let out = record(&h3164("a b\n\0\té\x7f".as_bytes()), 6, &STAMP, b"m");
+        assert_eq!(out, "<30>Nov 22 00:40:40 a_b___é_[4242]: m".as_bytes());
         // 5424: no space can shift the fields.
         let out = record(&h5424(b"my app: [x]", b"bad host\n"), 6, &STAMP, b"m");
         assert_eq!(
             out,
             b"<30>1 2026-11-22T00:40:40.123456+00:00 bad_host_ my_app___x_ 4242 - - m"
         );
+        let out = record(
+            &h5424("café".as_bytes(), "hôst".as_bytes()),
+            6,
+            &STAMP,
+            b"m",
+        );
+        assert_eq!(
+            out,
+            "<30>1 2026-11-22T00:40:40.123456+00:00 h__st café 4242 - - m".as_bytes()
+        );
     }
 
     #[test]
     fn tag_and_hostname_caps() {
-        let long = [b'a'; 300];
-        let out = record(&h3164(&long), 6, &STAMP, b"m");
-        let want = [&b"<30>Nov 22 00:40:40 "[..], &[b'a'; 32], b"[4242]: m"].concat();
+        // A long tag goes out whole, as glibc and logger send it (RFC 3164's 32 is no sender's).
+        let name = b"a-very-long-program-name-for-the-payments-reconciler-v2";
+        let out = record(&h3164(name), 6, &STAMP, b"m");
+        let want = [&b"<30>Nov 22 00:40:40 "[..], name, b"[4242]: m"].concat();
         assert_eq!(out, want);
+        let long = [b'a'; 600];
+        let out = record(&h3164(&long), 6, &STAMP, b"m");
+        let want = [&b"<30>Nov 22 00:40:40 "[..], &[b'a'; 480], b"[4242]: m"].concat();
+        assert_eq!(out, want);
+        let long = [b'a'; 300];
         let out = record(&h5424(&long, &long), 6, &STAMP, b"m");
         let want = [
             &b"<30>1 2026-11-22T00:40:40.123456+00:00 "[..],
             &[b'a'; 255],
             b" ",
             &[b'a'; 48],
+            b" 4242 - - m",
+        ]
+        .concat();
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn tag_is_never_cut_inside_a_character() {
+        // 47 ASCII bytes and a 2-byte é: the é does not fit in 48 and goes whole.
+        let tag = format!("{}é", "a".repeat(47));
+        let out = record(&h5424(tag.as_bytes(), b"h"), 6, &STAMP, b"m");
+        let want = format!(
+            "<30>1 2026-11-22T00:40:40.123456+00:00 h {} 4242 - - m",
+            "a".repeat(47)
+        );
+        assert_eq!(out, want.as_bytes());
+        // A 4-byte character straddling byte 480.
+        let tag = format!("{}😀z", "a".repeat(478));
+        let out = record(&h3164(tag.as_bytes()), 6, &STAMP, b"m");
+        let want = format!("<30>Nov 22 00:40:40 {}[4242]: m", "a".repeat(478));
+        assert_eq!(out, want.as_bytes());
+        // Bytes that are not UTF-8 are cut at the limit, at most 3 continuation bytes earlier.
+        let tag = [0x80u8; 60];
+        let out = record(&h5424(&tag, b"h"), 6, &STAMP, b"m");
+        let want = [
+            &b"<30>1 2026-11-22T00:40:40.123456+00:00 h "[..],
+            &[0x80; 45],
             b" 4242 - - m",
         ]
         .concat();

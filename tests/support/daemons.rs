@@ -12,7 +12,9 @@
 //! so once the marker is there, everything sent before it is there too.
 #![allow(dead_code)]
 
-use super::{TIMEOUT, eventually_value, require_root, temp_dir, unique_tag};
+use super::{
+    HARNESS_TIMEOUT, TIMEOUT, eventually_value, output_within, require_root, temp_dir, unique_tag,
+};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::os::unix::net::UnixDatagram;
@@ -56,13 +58,12 @@ impl Daemon {
     }
 
     fn command(&self, verb: &str, args: &[&str]) -> String {
-        let out = Command::new("bash")
-            .arg(self.script)
+        let mut cmd = Command::new("bash");
+        cmd.arg(self.script)
             .arg(verb)
             .args(args)
-            .env("SIGSHIM_DAEMON_STATE", &self.state)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.script));
+            .env("SIGSHIM_DAEMON_STATE", &self.state);
+        let out = output_within(&mut cmd, None, HARNESS_TIMEOUT);
         if !out.status.success() {
             panic!(
                 "{} {verb} failed ({}):\nstdout:\n{}\nstderr:\n{}",
@@ -94,14 +95,13 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         // Never panic in drop (a second panic aborts and hides the first): report instead.
-        match Command::new("bash")
-            .arg(self.script)
+        let mut cmd = Command::new("bash");
+        cmd.arg(self.script)
             .arg("stop")
-            .env("SIGSHIM_DAEMON_STATE", &self.state)
-            .output()
-        {
-            Ok(o) if o.status.success() => {}
-            other => eprintln!("{} stop failed: {other:?}", self.script),
+            .env("SIGSHIM_DAEMON_STATE", &self.state);
+        let out = output_within(&mut cmd, None, HARNESS_TIMEOUT);
+        if !out.status.success() {
+            eprintln!("{} stop failed: {out:?}", self.script);
         }
         // A failed test keeps the state (config, daemon log, records) for a look; a passing
         // one leaves nothing behind.

@@ -23,6 +23,90 @@ pub fn probe() -> &'static str {
     env!("CARGO_BIN_EXE_sigshim-probe")
 }
 
+/// Copies of sigshim and the probe that any user can execute, for tests whose app runs as
+/// `nobody` (`--user nobody`).
+///
+/// `target/` lies wherever the project was cloned, often in a directory other users cannot
+/// enter (under /root, or in a `mktemp -d`, mode 0700): sigshim's child, once it is `nobody`,
+/// then gets "Permission denied" for `target/debug/sigshim-probe` although the file itself is
+/// mode 0755. (setpriv(1) does not show this: it still holds root's capabilities when it
+/// execs, so the binary it starts is found; what that binary execs as `nobody` is not.) So the
+/// two binaries are hard-linked (copied when target/ is on another filesystem) into a
+/// directory of the test's own, mode 0755, under the first of $TMPDIR, /tmp, /var/tmp and
+/// /dev/shm where `nobody` itself, asked with `test -x` in a shell that runs as `nobody`,
+/// can execute them. Removed with the test's files.
+pub struct SharedBins {
+    dir: Scratch,
+}
+
+impl SharedBins {
+    /// Panics, naming every place tried, if no candidate directory is reachable for `nobody`
+    /// (a misconfigured machine, not something to skip over).
+    pub fn new() -> SharedBins {
+        use std::os::unix::fs::PermissionsExt;
+        let mut tried = Vec::new();
+        let mut bases = vec![std::env::temp_dir()];
+        for b in ["/tmp", "/var/tmp", "/dev/shm"] {
+            if !bases.iter().any(|p| p.as_path() == std::path::Path::new(b)) {
+                bases.push(b.into());
+            }
+        }
+        for base in bases {
+            let Ok(dir) = Scratch::new_in(&base, "shared-bins") else {
+                tried.push(format!("{}: cannot create a directory", base.display()));
+                continue;
+            };
+            std::fs::set_permissions(&*dir, std::fs::Permissions::from_mode(0o755))
+                .expect("chmod the shared-bins directory");
+            for (src, name) in [(sigshim(), "sigshim"), (probe(), "sigshim-probe")] {
+                let dst = dir.path(name);
+                if std::fs::hard_link(src, &dst).is_err() {
+                    std::fs::copy(src, &dst)
+                        .unwrap_or_else(|e| panic!("cannot copy {src} to {}: {e}", dst.display()));
+                }
+            }
+            let bins = SharedBins { dir };
+            match bins.nobody_can_execute() {
+                Ok(()) => return bins,
+                Err(why) => tried.push(format!("{}: {why}", base.display())),
+            }
+        }
+        panic!(
+            "no directory found whose binaries `nobody` can execute; tried:\n  {}",
+            tried.join("\n  ")
+        );
+    }
+
+    fn nobody_can_execute(&self) -> Result<(), String> {
+        let out = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .args(["sh", "-c", "test -x \"$1\" && test -x \"$2\"", "sh"])
+            .arg(self.sigshim())
+            .arg(self.probe())
+            .current_dir("/")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run setpriv: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "`test -x` as nobody failed ({}) {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+
+    pub fn sigshim(&self) -> String {
+        self.dir.file("sigshim")
+    }
+
+    pub fn probe(&self) -> String {
+        self.dir.file("sigshim-probe")
+    }
+}
+
 static SEQ: AtomicUsize = AtomicUsize::new(0);
 
 pub fn unique_tag() -> String {
@@ -295,6 +379,100 @@ pub fn kill(pid: i32, sig: i32) {
     unsafe { libc::kill(pid, sig) };
 }
 
+/// The bound on a harness script (starting or stopping a daemon, a supervisor, a container):
+/// generous, because some install packages or boot a system, but a bound, so that a script
+/// waiting forever on a sigshim that never stops fails its test instead of hanging the suite.
+pub const HARNESS_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// `cmd.output()` under a watchdog: the command runs in a process group of its own, and if it
+/// has not exited within `timeout` the whole group is SIGKILLed and the result says so (status
+/// "killed by SIGKILL", a `[watchdog]` line at the end of stderr). Never panics, so it serves
+/// in `Drop` too; callers that need success check the status and show stderr. Output still held
+/// open by a process that outlived the command is collected for at most 5 s more.
+pub fn output_within(
+    cmd: &mut Command,
+    stdin: Option<&[u8]>,
+    timeout: Duration,
+) -> std::process::Output {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    let desc = format!("{cmd:?}");
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .process_group(0);
+    let failed = |why: String, stdout: Vec<u8>, mut stderr: Vec<u8>| {
+        stderr.extend_from_slice(format!("\n[watchdog] {desc}: {why}\n").as_bytes());
+        std::process::Output {
+            status: ExitStatusExt::from_raw(libc::SIGKILL),
+            stdout,
+            stderr,
+        }
+    };
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return failed(format!("cannot start: {e}"), Vec::new(), Vec::new()),
+    };
+    let collect = |mut r: Box<dyn Read + Send>| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&buf);
+        let (done_tx, done) = channel();
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 8192];
+            while let Ok(n) = r.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&chunk[..n]);
+            }
+            let _ = done_tx.send(());
+        });
+        (buf, done)
+    };
+    let (out, out_done) = collect(Box::new(child.stdout.take().expect("stdout")));
+    let (err, err_done) = collect(Box::new(child.stderr.take().expect("stderr")));
+    if let (Some(data), Some(mut w)) = (stdin, child.stdin.take()) {
+        use std::io::Write;
+        let data = data.to_vec();
+        // A writer thread: a child that does not read must not block the watchdog.
+        std::thread::spawn(move || {
+            let _ = w.write_all(&data);
+        });
+    }
+    let end = Instant::now() + timeout;
+    let pgid = child.id() as i32;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break Ok(st),
+            Ok(None) if Instant::now() > end => {
+                // SAFETY: kill on the process group of a command we started.
+                unsafe { libc::kill(-pgid, libc::SIGKILL) };
+                let _ = child.wait();
+                break Err(format!(
+                    "did not finish within {timeout:?}: its process group was killed"
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)), // polling interval of a bounded wait
+            Err(e) => break Err(format!("cannot wait: {e}")),
+        }
+    };
+    for done in [&out_done, &err_done] {
+        let _ = done.recv_timeout(Duration::from_secs(5));
+    }
+    let (stdout, stderr) = (out.lock().unwrap().clone(), err.lock().unwrap().clone());
+    match status {
+        Ok(status) => std::process::Output {
+            status,
+            stdout,
+            stderr,
+        },
+        Err(why) => failed(why, stdout, stderr),
+    }
+}
+
 /// A directory for one test's files: removed when the test passes, kept (and named on stderr)
 /// when it fails.
 pub struct Scratch(std::path::PathBuf);
@@ -302,6 +480,13 @@ pub struct Scratch(std::path::PathBuf);
 impl Scratch {
     pub fn new(name: &str) -> Scratch {
         Scratch(temp_dir(name))
+    }
+
+    /// A directory under `base` instead of the temporary directory.
+    pub fn new_in(base: &std::path::Path, name: &str) -> std::io::Result<Scratch> {
+        let d = base.join(format!("sigshim-test-{name}-{}", unique_tag()));
+        std::fs::create_dir_all(&d)?;
+        Ok(Scratch(d))
     }
 
     pub fn path(&self, name: &str) -> std::path::PathBuf {
@@ -341,15 +526,53 @@ pub fn temp_dir(name: &str) -> std::path::PathBuf {
 }
 
 /// Whether this machine lets the tests use root-only features (namespaces). Without them a
-/// test skips loudly, except under CI=true where a missing prerequisite is a failure.
+/// test skips loudly (see [`skip`]), except under CI=true where a missing prerequisite is a
+/// failure.
 pub fn require_root(what: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         return true;
     }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{what} needs root, and CI=true makes a missing prerequisite a failure");
-    }
-    eprintln!("SKIPPED: {what} needs root (run the suite as root, or via .ci/run)");
+    skip(&format!(
+        "{what} needs root (run the suite as root, or via .ci/run)"
+    ));
     false
+}
+
+/// Where skipped tests are listed, one line each, for `.ci/run` to print after `cargo test`
+/// (it empties the file before).
+pub const SKIP_LIST: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/skipped-tests.txt");
+
+/// Records that the calling test is skipping, and why, where a contributor sees it. A skipped
+/// test still counts as "ok" in cargo's summary and cargo captures what a passing test prints,
+/// so a plain `eprintln!` would vanish and a run that skipped every daemon test would look all
+/// green. So the line `SKIPPED: TEST: WHY` goes
+/// - straight to the terminal (/dev/tty), past cargo's capture, when there is one: a
+///   contributor running plain `cargo test` sees it among cargo's own lines;
+/// - to [`SKIP_LIST`], which `.ci/run` prints as a summary after the tests (CI has no
+///   terminal);
+/// - to stderr as well (shown with `--nocapture`).
+///
+/// Under CI=true there is no skipping: a missing prerequisite fails the test instead.
+pub fn skip(why: &str) {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{test}: {why}, and CI=true makes a missing prerequisite a failure");
+    }
+    let line = format!("SKIPPED: {test}: {why}\n");
+    eprint!("{line}");
+    use std::io::Write;
+    if let Ok(mut tty) = std::fs::OpenOptions::new().write(true).open("/dev/tty") {
+        let _ = tty.write_all(line.as_bytes());
+    }
+    if let Ok(mut list) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(SKIP_LIST)
+    {
+        let _ = list.write_all(line.as_bytes());
+    }
 }
