@@ -72,6 +72,14 @@ struct Args {
     #[arg(long, value_name = "SIGS", default_value = "TERM,INT")]
     stop_on: String,
 
+    /// Comma-separated signals that mean "reload" (systemd's ReloadSignal=), or "none". They
+    /// reach the app as usual (after --rewrite); under systemd, when the app does not speak
+    /// sd_notify itself (--ready other than notify), sigshim also reports each one as a reload:
+    /// RELOADING=1 before it delivers the signal, READY=1 once delivered, so `systemctl
+    /// reload` of a Type=notify-reload unit completes.
+    #[arg(long, value_name = "SIGS", default_value = "HUP")]
+    reload_on: String,
+
     /// Deliver TO when FROM arrives (repeatable); TO may be "ignore". Example: HUP:USR2.
     #[arg(long, value_name = "FROM:TO", action = ArgAction::Append)]
     rewrite: Vec<String>,
@@ -315,6 +323,14 @@ fn validate(a: Args) -> Result<Config, String> {
         .split(',')
         .map(|s| sig("--stop-on", s))
         .collect::<Result<Vec<_>, _>>()?;
+    let reload_on = if a.reload_on.trim().eq_ignore_ascii_case("none") {
+        Vec::new()
+    } else {
+        a.reload_on
+            .split(',')
+            .map(|s| sig("--reload-on", s))
+            .collect::<Result<Vec<_>, _>>()?
+    };
     let rewrites = a
         .rewrite
         .iter()
@@ -322,6 +338,7 @@ fn validate(a: Args) -> Result<Config, String> {
         .collect::<Result<Vec<Rewrite>, _>>()?;
     let signals = Options {
         stop_on,
+        reload_on,
         stop_signal: a
             .stop_signal
             .as_deref()
@@ -364,7 +381,13 @@ fn validate(a: Args) -> Result<Config, String> {
         .as_deref()
         .map(|d| duration("--ready-timeout", d))
         .transpose()?;
+    // systemd's socket-activation descriptors stay where the app expects them (inherit.rs).
+    let listen = crate::inherit::listen_fds_here();
+    if let crate::notify::Mode::Fd(n) = ready {
+        crate::inherit::check_fd(&format!("--ready fd:{n}"), n, listen.clone())?;
+    }
     if let Some(fd) = a.notify_fd {
+        crate::inherit::check_fd("--notify-fd", fd, listen)?;
         // SAFETY: fcntl F_GETFD only inspects the descriptor table.
         if fd < 3 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
             return Err(format!(

@@ -44,6 +44,9 @@ pub struct Rules {
     pub probes: bool,
     /// `--upstart-expect-stop`: Upstart waits for one SIGSTOP before it does anything else.
     pub upstart_expect_stop: bool,
+    /// systemd listens and the app does not speak sd_notify itself: sigshim reports the
+    /// reloads it delivers (`--reload-on`), as `Type=notify-reload` needs.
+    pub report_reloads: bool,
 }
 
 /// Whether the app's readiness has been told to the init.
@@ -149,6 +152,11 @@ pub enum Note {
         received: Signal,
         sent: Signal,
     },
+    /// A reload request delivered and reported to systemd.
+    Reload {
+        received: Signal,
+        sent: Signal,
+    },
     Dropped(Signal),
     Suspended,
     StopRequested {
@@ -189,6 +197,12 @@ pub enum Action {
     Probe,
     /// Tell the init the app is ready.
     DeclareReady,
+    /// Tell systemd the service is reloading (RELOADING=1 with MONOTONIC_USEC=now), before
+    /// the reload signal goes to the app.
+    TellReloading,
+    /// Tell systemd READY=1 again: a reload is done (sigshim delivered the signal, or the app
+    /// said READY=1 once more after its own RELOADING=1).
+    TellReadyAgain,
     /// Tell systemd the stop began (STOPPING=1, STATUS, EXTEND_TIMEOUT_USEC): `sent` at `step`.
     TellStopping {
         step: usize,
@@ -278,6 +292,29 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
             a.push(A::Note(Note::StopAgain(sig)));
             s
         }
+        // A reload request once the app is ready, where sigshim reports reloads: RELOADING=1,
+        // the signal, READY=1 (the app cannot tell sigshim when it is done; this is what
+        // `ExecReload=kill -HUP $MAINPID` promises too). Before readiness systemd would take
+        // the READY=1 as the end of the start; while stopping, a reload means nothing.
+        (
+            Running {
+                ready: Ready::Done, ..
+            },
+            Event::Signal(sig),
+        ) if r.report_reloads && r.plan.reload_request(sig) => {
+            if let Deliver::Send(to) = r.plan.route(sig).deliver {
+                a.push(A::TellReloading);
+                a.push(A::Deliver(to));
+                a.push(A::TellReadyAgain);
+                a.push(A::Note(Note::Reload {
+                    received: sig,
+                    sent: to,
+                }));
+            } else {
+                a.push(A::Note(Note::Dropped(sig)));
+            }
+            s
+        }
         (Running { .. } | Stopping { .. }, Event::Signal(sig)) => {
             match r.plan.route(sig).deliver {
                 Deliver::Send(to) => {
@@ -320,7 +357,19 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
             a.push(A::DeclareReady);
             with_ready(s, Ready::Done)
         }
-        // Readiness after a stop began, or told already, is news to no one.
+        // The app says READY=1 again (only the notify relay can say it twice): the end of a
+        // reload it reported itself (RELOADING=1 went up as it came). systemd must hear it,
+        // or a Type=notify-reload unit stays `reloading` until its timeout.
+        (
+            Running {
+                ready: Ready::Done, ..
+            },
+            Event::Ready,
+        ) => {
+            a.push(A::TellReadyAgain);
+            s
+        }
+        // Readiness after a stop began is news to no one.
         (_, Event::Ready) if s != Starting && !matches!(s, Exited(_)) => s,
         (
             Running {
@@ -685,6 +734,7 @@ mod tests {
     fn opts() -> Options {
         Options {
             stop_on: vec![Signal::TERM, Signal::INT],
+            reload_on: vec![Signal::HUP],
             stop_signal: Some(Signal::INT),
             stop_schedule: None,
             kill_after: Some(MS(300)),
@@ -706,6 +756,7 @@ mod tests {
             ready_on_spawn: true,
             probes: false,
             upstart_expect_stop: false,
+            report_reloads: false,
         };
         f(&mut o, &mut r);
         r.plan = Plan::new(&o, None).unwrap();
@@ -782,9 +833,50 @@ mod tests {
         let (s, a) = step(s, Event::Ready, t0 + MS(150), &r);
         assert_eq!(a, [Action::DeclareReady]);
         assert_eq!(deadline(&s), None);
-        // A second readiness changes nothing.
+        // A second readiness (only the notify relay says READY=1 twice: the end of a reload
+        // the app reported) goes up as READY=1 again, and changes nothing else.
         let (s2, a) = step(s, Event::Ready, t0 + MS(160), &r);
-        assert_eq!((s2, a), (s, vec![]));
+        assert_eq!((s2, a), (s, vec![Action::TellReadyAgain]));
+    }
+
+    #[test]
+    fn reload_requests_are_reported_where_sigshim_reports_them() {
+        let r = rules_with(|_, r| r.report_reloads = true);
+        let t0 = Instant::now();
+        // Ready: RELOADING=1, the route's signal (HUP:USR2), READY=1, in that order.
+        let (s, a) = step(running(), Event::Signal(Signal::HUP), t0, &r);
+        assert_eq!(s, running());
+        assert_eq!(
+            notes_removed(&a),
+            [
+                Action::TellReloading,
+                Action::Deliver(USR2),
+                Action::TellReadyAgain
+            ]
+        );
+        // Not ready yet: systemd would read that READY=1 as the end of the start.
+        let pending = State::Running {
+            probe_at: None,
+            timeout_at: None,
+            ready: Ready::Pending,
+        };
+        let (_, a) = step(pending, Event::Signal(Signal::HUP), t0, &r);
+        assert_eq!(notes_removed(&a), [Action::Deliver(USR2)]);
+        // Stopping: forwarded, not reported.
+        let stopping = step(running(), Event::Signal(Signal::TERM), t0, &r).0;
+        let (_, a) = step(stopping, Event::Signal(Signal::HUP), t0, &r);
+        assert_eq!(notes_removed(&a), [Action::Deliver(USR2)]);
+        // Rewritten to nothing: nothing is delivered, so no reload is reported either.
+        let r2 = rules_with(|o, r| {
+            r.report_reloads = true;
+            o.rewrites = vec![parse_rewrite("HUP:ignore").unwrap()];
+        });
+        let (_, a) = step(running(), Event::Signal(Signal::HUP), t0, &r2);
+        assert_eq!(a, [Action::Note(Note::Dropped(Signal::HUP))]);
+        // Where sigshim does not report reloads (no systemd, or the app speaks notify): the
+        // signal is forwarded like any other.
+        let (_, a) = step(running(), Event::Signal(Signal::HUP), t0, &rules());
+        assert_eq!(notes_removed(&a), [Action::Deliver(USR2)]);
     }
 
     #[test]

@@ -49,37 +49,71 @@ fn internal(what: &str) -> Fatal {
     }
 }
 
-/// `--log` resolved: `auto` looks at the sockets. `None` means inherit (no capture). With
-/// `capture` (readiness watches the output), inherit becomes a verbatim copy instead.
-fn log_settings(log: &Log, capture: bool) -> Option<Settings> {
+/// `--log` resolved. `None` means inherit (no capture). With `capture` (readiness watches the
+/// output), inherit becomes a verbatim copy instead. The second value is `auto`'s reason, for
+/// `-v`.
+///
+/// `auto` captures only where nobody else reads the output (inherit.rs): stdout and stderr
+/// each systemd's journal stream for this service or /dev/null; then the journal if its socket
+/// exists, else syslog if its socket exists. A terminal, a pipe or a file stays the app's.
+fn log_settings(log: &Log, capture: bool) -> (Option<Settings>, Option<String>) {
+    let mut why = None;
     let target = match log.mode {
         LogMode::Inherit if capture => Target::Passthrough,
-        LogMode::Inherit => return None,
+        LogMode::Inherit => return (None, None),
         LogMode::Journald => Target::Journald(log.journal_socket.clone()),
         LogMode::Syslog => Target::Syslog(log.syslog_socket.clone(), log.syslog_format),
-        LogMode::Auto if sys::is_socket(&log.journal_socket) => {
-            Target::Journald(log.journal_socket.clone())
+        LogMode::Auto => {
+            let stream = std::env::var_os("JOURNAL_STREAM");
+            let (take, reason) = crate::inherit::auto_capture(
+                crate::inherit::Sink::of(1, stream.as_deref()),
+                crate::inherit::Sink::of(2, stream.as_deref()),
+            );
+            let target = if !take {
+                None
+            } else if sys::is_socket(&log.journal_socket) {
+                Some(Target::Journald(log.journal_socket.clone()))
+            } else if sys::is_socket(&log.syslog_socket) {
+                Some(Target::Syslog(log.syslog_socket.clone(), log.syslog_format))
+            } else {
+                None
+            };
+            why = Some(match &target {
+                Some(Target::Journald(p) | Target::Syslog(p, _)) => format!(
+                    "--log auto: {reason}: sending the app's lines to {}",
+                    p.display()
+                ),
+                _ if take => format!(
+                    "--log auto: {reason}, but neither {} nor {} is a socket: not capturing",
+                    log.journal_socket.display(),
+                    log.syslog_socket.display()
+                ),
+                _ => format!("--log auto: {reason}: not capturing"),
+            });
+            match target {
+                Some(t) => t,
+                None if capture => Target::Passthrough,
+                None => return (None, why),
+            }
         }
-        LogMode::Auto if sys::is_socket(&log.syslog_socket) => {
-            Target::Syslog(log.syslog_socket.clone(), log.syslog_format)
-        }
-        LogMode::Auto if capture => Target::Passthrough,
-        LogMode::Auto => return None,
     };
     let max_line = log.max_line.unwrap_or(match target {
         Target::Journald(_) => 256 * 1024,
         Target::Syslog(..) => 8000,
         Target::Passthrough => 1024 * 1024,
     });
-    Some(Settings {
-        target,
-        tag: log.tag.clone(),
-        facility: log.facility,
-        stdout_priority: log.stdout_priority,
-        stderr_priority: log.stderr_priority,
-        level_prefix: log.level_prefix,
-        max_line,
-    })
+    (
+        Some(Settings {
+            target,
+            tag: log.tag.clone(),
+            facility: log.facility,
+            stdout_priority: log.stdout_priority,
+            stderr_priority: log.stderr_priority,
+            level_prefix: log.level_prefix,
+            max_line,
+        }),
+        why,
+    )
 }
 
 pub fn run(cfg: &Config) -> Result<Exit, Fatal> {
@@ -123,12 +157,24 @@ pub fn run(cfg: &Config) -> Result<Exit, Fatal> {
         })?),
         _ => None,
     };
-    let settings = log_settings(&cfg.log, ready_regex.is_some());
+    let (settings, auto_why) = log_settings(&cfg.log, ready_regex.is_some());
     if let Some(send) = settings.as_ref().and_then(crate::output::diag_sender) {
         crate::diag::route_to(send);
     }
+    if let Some(why) = auto_why {
+        info!("{why}");
+    }
     if let Some(w) = init::deadline_warning(above, plan.schedule()) {
         warn!(stderr = true, "{w}");
+    }
+    if let Some(w) = crate::inherit::watchdog_warning(
+        std::env::var_os("WATCHDOG_USEC").as_deref(),
+        std::env::var_os("WATCHDOG_PID").as_deref(),
+        std::env::var_os("NOTIFY_SOCKET").is_some(),
+        cfg.ready == Mode::Notify,
+        crate::inherit::me(),
+    ) {
+        warn!("{w}");
     }
     let setup_failed = |what: &str, e: std::io::Error| Fatal {
         code: exit::INTERNAL,
@@ -205,6 +251,8 @@ pub fn run(cfg: &Config) -> Result<Exit, Fatal> {
         drain_timeout: cfg.log.drain_timeout,
         ready_timeout: cfg.ready_timeout,
         upstart_expect_stop: cfg.delivery.upstart_expect_stop,
+        // An app that speaks sd_notify reports its own reloads (relayed as they come).
+        report_reloads: announcer.upstream() && cfg.ready != Mode::Notify,
     };
     let mut ex = Executor {
         cfg,
@@ -376,6 +424,8 @@ impl Executor<'_> {
                 Event::ProbeFailed
             }),
             Action::DeclareReady => self.announcer.declare(self.pid),
+            Action::TellReloading => self.announcer.reloading(),
+            Action::TellReadyAgain => self.announcer.ready_again(),
             Action::TellStopping { step, sent } => self.tell_stopping(step, sent),
             Action::AwaitOutput => {
                 self.awaiting_output = true;
@@ -563,6 +613,9 @@ impl Executor<'_> {
                 info!("{received} received: forwarded")
             }
             Note::Forwarded { received, sent } => info!("{received} received: sent {sent}"),
+            Note::Reload { received, sent } => {
+                info!("{received} received: sent {sent}, reported to systemd as a reload")
+            }
             Note::Dropped(s) => debug!("{s} received: not forwarded"),
             Note::Suspended => info!("SIGTSTP received: sent it to pid {pid}, stopping sigshim"),
             Note::StopRequested {
