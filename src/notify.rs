@@ -93,8 +93,8 @@ pub struct Detector {
     tcp: Vec<SocketAddr>,
     fd_read: Option<OwnedFd>,
     relay: Option<OwnedFd>,
-    /// The app's PID, which is also its process group.
-    app: Option<libc::pid_t>,
+    /// The app's PID, which is also its process group, and its uid.
+    app: Option<(libc::pid_t, libc::uid_t)>,
     /// The relay's receive buffers, allocated once.
     relay_buf: Vec<u8>,
     relay_control: Vec<u64>,
@@ -158,8 +158,8 @@ impl Detector {
     }
 
     /// The app runs as `pid`.
-    pub fn started(&mut self, pid: libc::pid_t) {
-        self.app = Some(pid);
+    pub fn started(&mut self, pid: libc::pid_t, uid: libc::uid_t) {
+        self.app = Some((pid, uid));
     }
 
     /// Whether this mode is polled (tcp, file) rather than announced by an event.
@@ -239,19 +239,12 @@ impl Detector {
                 return false;
             };
             let why = if got.truncated {
-                Some("truncated (too large, or too many descriptors)".to_string())
-            } else if got.sender.is_none_or(|pid| {
-                // Only the app's own process group speaks for it: the socket is reachable
-                // from the whole network namespace, and a stray READY=1 must not start a
-                // unit early.
-                // SAFETY: getpgid has no memory-safety preconditions.
-                self.app
-                    .is_none_or(|app| unsafe { libc::getpgid(pid) } != app)
-            }) {
+                Some("that was truncated (too large, or too many descriptors)".to_string())
+            } else if !self.app.is_some_and(|app| speaks_for(app, got.sender)) {
                 Some(format!(
                     "from pid {}, outside the app's process group",
                     got.sender
-                        .map_or_else(|| "?".to_string(), |p| p.to_string())
+                        .map_or_else(|| "?".to_string(), |(p, _)| p.to_string())
                 ))
             } else {
                 None
@@ -287,19 +280,34 @@ impl Detector {
             .warned_at
             .is_none_or(|t| now.duration_since(t) >= WARN_EVERY)
         {
+            let what = match self.dropped {
+                1 => "a notify message".to_string(),
+                n => format!("{n} notify messages, the last"),
+            };
             warn!(
-                "ignoring {} notify {} ({why}; at most one such warning every {}s)",
-                self.dropped,
-                if self.dropped == 1 {
-                    "message"
-                } else {
-                    "messages"
-                },
+                "ignoring {what} {why} (at most one such warning every {}s)",
                 WARN_EVERY.as_secs()
             );
             self.dropped = 0;
             self.warned_at = Some(now);
         }
+    }
+}
+
+/// Whether a message's sender (PID and uid, as the kernel vouches for them) speaks for the app
+/// (its PID and uid). Only the app's own process group does: the socket is reachable from the
+/// whole network namespace, and a stray READY=1 must not start a unit early. A sender that has
+/// already exited and been reaped (a helper that sends and quits at once, before sigshim reads
+/// its message) has no process group to look at any more; its message counts if it came from
+/// the app's user, the one thing about it still known.
+fn speaks_for(app: (libc::pid_t, libc::uid_t), sender: Option<(libc::pid_t, libc::uid_t)>) -> bool {
+    let Some((pid, uid)) = sender else {
+        return false;
+    };
+    // SAFETY: getpgid has no memory-safety preconditions.
+    match unsafe { libc::getpgid(pid) } {
+        -1 => crate::sys::errno() == libc::ESRCH && uid == app.1,
+        group => group == app.0,
     }
 }
 
@@ -600,7 +608,7 @@ fn monotonic_usec() -> u64 {
 /// dropped means closed), and whether the kernel had to cut anything (MSG_TRUNC, MSG_CTRUNC).
 struct Received {
     len: usize,
-    sender: Option<libc::pid_t>,
+    sender: Option<(libc::pid_t, libc::uid_t)>,
     fds: Vec<OwnedFd>,
     truncated: bool,
 }
@@ -646,7 +654,7 @@ fn recv_message(fd: RawFd, buf: &mut [u8], control: &mut [u64]) -> Option<Receiv
                     if len >= std::mem::size_of::<libc::ucred>() =>
                 {
                     let cred: libc::ucred = std::ptr::read_unaligned(data.cast());
-                    got.sender = Some(cred.pid);
+                    got.sender = Some((cred.pid, cred.uid));
                 }
                 (libc::SOL_SOCKET, libc::SCM_RIGHTS) => {
                     for i in 0..len / std::mem::size_of::<RawFd>() {
@@ -768,6 +776,19 @@ mod tests {
     }
 
     #[test]
+    fn who_speaks_for_the_app() {
+        let me = crate::inherit::me();
+        // SAFETY: getpgrp and geteuid have no preconditions.
+        let (group, uid) = unsafe { (libc::getpgrp(), libc::geteuid()) };
+        assert!(speaks_for((group, uid), Some((me, uid))));
+        assert!(!speaks_for((group + 1, uid), Some((me, uid))));
+        assert!(!speaks_for((group, uid), None));
+        // A sender already gone: its uid decides (no PID is this large: pid_max <= 2^22).
+        assert!(speaks_for((group, uid), Some((i32::MAX - 1, uid))));
+        assert!(!speaks_for((group, uid), Some((i32::MAX - 1, uid + 1))));
+    }
+
+    #[test]
     fn extend_timeout_is_not_clamped() {
         assert_eq!(
             extend_timeout(Duration::from_secs(3 * 3600)),
@@ -793,7 +814,9 @@ mod tests {
         let mut control = crate::sys::control_buffer(SCM_MAX_FD, true);
         let got = recv_message(a.as_raw_fd(), &mut buf, &mut control).unwrap();
         assert_eq!(&buf[..got.len], b"STATUS=x");
-        assert_eq!(got.sender, Some(crate::inherit::me()));
+        // SAFETY: geteuid has no preconditions.
+        let uid = unsafe { libc::geteuid() };
+        assert_eq!(got.sender, Some((crate::inherit::me(), uid)));
         assert!(!got.truncated && got.fds.is_empty());
     }
 

@@ -240,7 +240,17 @@ pub fn run(cfg: &Config) -> Result<Exit, Fatal> {
     // with `Pipes`), so EOF comes when the app and whatever inherited them are done.
     drop(handover.fd_owned.take());
     let output = match (settings, pipes) {
-        (Some(s), Some(p)) => Some(Output::new(&s, p, pid, ready_regex)),
+        (Some(s), Some(p)) => {
+            let mut o = Output::new(&s, p, pid, ready_regex);
+            // The records name the app as their writer where the kernel allows it.
+            // SAFETY: getuid/getgid have no preconditions.
+            let (uid, gid) = user.as_ref().map_or_else(
+                || unsafe { (libc::getuid(), libc::getgid()) },
+                |c| (c.uid, c.gid),
+            );
+            o.send_as(Some(libc::ucred { pid, uid, gid }));
+            Some(o)
+        }
         _ => None,
     };
     let rules = Rules {
@@ -269,7 +279,11 @@ pub fn run(cfg: &Config) -> Result<Exit, Fatal> {
         exit: None,
         reserve: reserve_fds(),
     };
-    ex.detector.started(pid);
+    // SAFETY: getuid has no preconditions.
+    let app_uid = user
+        .as_ref()
+        .map_or_else(|| unsafe { libc::getuid() }, |c| c.uid);
+    ex.detector.started(pid, app_uid);
     ex.events.push_back(Event::Spawned);
     let result = ex.run(&sfd, State::Starting);
     ex.announcer.cleanup();
@@ -549,6 +563,10 @@ impl Executor<'_> {
                 if r == self.pid {
                     main = ChildEnd::from_wait_status(status);
                     self.main_reaped = true;
+                    // Its PID may be another process's from now on.
+                    if let Some(o) = self.output.as_mut() {
+                        o.send_as(None);
+                    }
                 } else {
                     debug!("reaped orphaned descendant {r}");
                 }

@@ -211,6 +211,42 @@ pub fn control_buffer(fds: usize, creds: bool) -> Vec<u64> {
     vec![0u64; bytes.div_ceil(8)]
 }
 
+/// A control buffer holding one SCM_CREDENTIALS header with `c`, for sendmsg/sendmmsg.
+pub fn creds_control(c: libc::ucred) -> Vec<u64> {
+    let mut control = control_buffer(0, true);
+    // SAFETY: msghdr is plain old data; the buffer has room for exactly one ucred header, and
+    // the CMSG macros stay inside it.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = (control.len() * 8) as _;
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_CREDENTIALS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<libc::ucred>() as u32) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::ucred>(), c);
+    }
+    control
+}
+
+/// The ucred inside a buffer made by [`creds_control`] (`None` for an empty one).
+pub fn creds_of(control: &[u64]) -> Option<libc::ucred> {
+    if control.is_empty() {
+        return None;
+    }
+    let mut control = control.to_vec();
+    // SAFETY: as in creds_control: a buffer laid out by it.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = (control.len() * 8) as _;
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        Some(std::ptr::read_unaligned(
+            libc::CMSG_DATA(cmsg).cast::<libc::ucred>(),
+        ))
+    }
+}
+
 /// Whether `path` is a unix socket.
 pub fn is_socket(path: &std::path::Path) -> bool {
     use std::os::unix::fs::FileTypeExt;

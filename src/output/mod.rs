@@ -32,7 +32,7 @@ fn decimal(mut n: u32, buf: &mut [u8; 10]) -> &[u8] {
 }
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
@@ -94,6 +94,11 @@ struct Stream {
     fd: Option<OwnedFd>,
     splitter: lines::LineSplitter,
     priority: u8,
+    /// `stdout` or `stderr` (SIGSHIM_STREAM of a split line's records).
+    name: &'static [u8],
+    /// While a line cut at --max-line goes on: its priority (the `<N>` prefix is read at the
+    /// start of a line only, and a continuation keeps the line's priority).
+    cont: Option<u8>,
 }
 
 /// One queued record: `buf[start..end]` is the encoded datagram, `buf[msg..msg_end]` the line
@@ -136,6 +141,9 @@ pub struct Output {
     /// sendmmsg's headers and iovecs, allocated once (BATCH each).
     hdrs: Vec<libc::mmsghdr>,
     iovs: Vec<libc::iovec>,
+    /// SCM_CREDENTIALS naming the app, attached to every record while the app is there and
+    /// the kernel lets sigshim speak for it (see `send_as`); empty otherwise.
+    creds: Vec<u64>,
 }
 
 /// Which of our descriptors a pollfd entry is, so `supervise` can hand results back.
@@ -175,15 +183,17 @@ impl Output {
             ),
             Target::Passthrough => (Encoder::Passthrough, PathBuf::from("stdout/stderr")),
         };
-        let stream = |fd, priority| Stream {
+        let stream = |fd, priority, name| Stream {
             fd: Some(fd),
             splitter: lines::LineSplitter::new(settings.max_line),
             priority,
+            name,
+            cont: None,
         };
         let mut out = Output {
             streams: [
-                stream(out_r, settings.stdout_priority),
-                stream(err_r, settings.stderr_priority),
+                stream(out_r, settings.stdout_priority, b"stdout"),
+                stream(err_r, settings.stderr_priority, b"stderr"),
             ],
             encoder,
             path,
@@ -209,11 +219,27 @@ impl Output {
                 };
                 BATCH
             ],
+            creds: Vec::new(),
         };
         if !matches!(out.encoder, Encoder::Passthrough) {
             out.connect(Instant::now());
         }
         out
+    }
+
+    /// Sends the records as `creds` (the app's PID, uid and gid), so that journald records
+    /// the app as their writer (`_PID`, `_COMM`, `_EXE`, `_UID`, `_CMDLINE`) and not sigshim.
+    /// The kernel allows it to a sender with CAP_SYS_ADMIN (and CAP_SETUID/CAP_SETGID for
+    /// another user's ids), unix(7); without, the first send fails with EPERM and sigshim's
+    /// own credentials go instead, as the kernel fills them in. `None` when the app is gone
+    /// (reaped: its PID may be another process's at any moment).
+    pub fn send_as(&mut self, creds: Option<libc::ucred>) {
+        self.creds = match creds {
+            Some(c) if !matches!(self.encoder, Encoder::Passthrough) => {
+                crate::sys::creds_control(c)
+            }
+            _ => Vec::new(),
+        };
     }
 
     /// True once, after an output line matched `--ready log:REGEX`.
@@ -328,6 +354,11 @@ impl Output {
 
     /// Splits `read_buf[..n]` (or, at EOF, the partial last line) of stream `i` into records
     /// and queues them encoded.
+    ///
+    /// journald gets a split line marked so that it can be put back together (a line cut at
+    /// --max-line, a NUL byte, which journalctl would otherwise show as a blob, as journald's
+    /// own stdout path ends a line at a NUL too; see `journald::Mark`). Syslog has no field for
+    /// it: its records are the chunks, as they were.
     fn frame(&mut self, i: usize, n: Option<usize>) {
         let Output {
             streams,
@@ -340,13 +371,27 @@ impl Output {
             ready_matched,
             ..
         } = self;
-        let stream = &mut streams[i];
-        let default_priority = stream.priority;
+        let Stream {
+            splitter,
+            priority: default_priority,
+            name,
+            cont,
+            ..
+        } = &mut streams[i];
+        let default_priority = *default_priority;
+        let name: &'static [u8] = name;
         let stamp = match encoder {
             Encoder::Syslog(_) => Some(syslog::Stamp::now()),
             Encoder::Journald(_) | Encoder::Passthrough => None,
         };
-        let mut emit = |line: &[u8]| {
+        let mut emit = |line: &[u8], end: lines::End| {
+            let journald = matches!(encoder, Encoder::Journald(_));
+            if end == lines::End::Terminator && !journald {
+                // Only journald's records say where a line was cut; elsewhere the end of a
+                // cut line is no record.
+                *cont = None;
+                return;
+            }
             if !*ready_matched && let Some(re) = ready_regex {
                 *ready_matched = re.is_match(&String::from_utf8_lossy(line));
             }
@@ -354,27 +399,57 @@ impl Output {
                 crate::sys::console_line(if i == 0 { 1 } else { 2 }, line);
                 return;
             }
-            let (priority, message) = match lines::parse_level_prefix(line) {
-                Some((p, rest)) if *level_prefix => (p, rest),
+            let continuing = cont.is_some();
+            let (priority, message) = match (*cont, lines::parse_level_prefix(line)) {
+                (Some(p), _) => (p, line),
+                (None, Some((p, rest))) if *level_prefix => (p, rest),
                 _ => (default_priority, line),
             };
-            let start = buf.len();
-            let msg = match (&*encoder, &stamp) {
-                (Encoder::Journald(h), _) => journald::encode_entry(buf, h, priority, message),
-                (Encoder::Syslog(h), Some(st)) => syslog::encode(buf, h, priority, st, message),
+            *cont = (end == lines::End::Cut).then_some(priority);
+            let mut push = |buf: &mut Vec<u8>, msg: std::ops::Range<usize>, start: usize| {
+                recs.push(Rec {
+                    start,
+                    end: buf.len(),
+                    msg: msg.start,
+                    msg_end: msg.end,
+                });
+            };
+            match (&*encoder, &stamp) {
+                (Encoder::Journald(h), _) => {
+                    let split = continuing || end == lines::End::Cut || message.contains(&0);
+                    let mut segments = message.split(|&b| b == 0).peekable();
+                    while let Some(seg) = segments.next() {
+                        let line_break: Option<&'static [u8]> = if segments.peek().is_some() {
+                            Some(b"nul")
+                        } else {
+                            match end {
+                                lines::End::Cut => Some(b"line-max"),
+                                lines::End::Eof => Some(b"eof"),
+                                lines::End::Newline | lines::End::Terminator => None,
+                            }
+                        };
+                        let mark = (split || line_break.is_some()).then_some(journald::Mark {
+                            stream: name,
+                            split,
+                            line_break,
+                        });
+                        let start = buf.len();
+                        let msg = journald::encode_marked(buf, h, priority, mark, seg);
+                        push(buf, msg, start);
+                    }
+                }
+                (Encoder::Syslog(h), Some(st)) => {
+                    let start = buf.len();
+                    let msg = syslog::encode(buf, h, priority, st, message);
+                    push(buf, msg, start);
+                }
                 (Encoder::Syslog(_), None) => unreachable!("a stamp is taken for syslog"),
                 (Encoder::Passthrough, _) => unreachable!("passthrough lines are written above"),
-            };
-            recs.push(Rec {
-                start,
-                end: buf.len(),
-                msg: msg.start,
-                msg_end: msg.end,
-            });
+            }
         };
         match n {
-            Some(n) => stream.splitter.feed(&read_buf[..n], &mut emit),
-            None => stream.splitter.finish(&mut emit),
+            Some(n) => splitter.feed_marked(&read_buf[..n], &mut emit),
+            None => splitter.finish_marked(&mut emit),
         }
     }
 
@@ -430,6 +505,13 @@ impl Output {
                 };
                 self.hdrs[k].msg_hdr.msg_iov = &mut self.iovs[k];
                 self.hdrs[k].msg_hdr.msg_iovlen = 1;
+                // The kernel only reads the control data of a send: one copy serves all.
+                self.hdrs[k].msg_hdr.msg_control = if self.creds.is_empty() {
+                    std::ptr::null_mut()
+                } else {
+                    self.creds.as_mut_ptr().cast()
+                };
+                self.hdrs[k].msg_hdr.msg_controllen = (self.creds.len() * 8) as _;
             }
             // The raw system call: musl's sendmmsg() is a loop of sendmsg() on 64-bit, which
             // would undo the batching in the static build.
@@ -459,6 +541,15 @@ impl Output {
                     if !self.send_oversized() {
                         break;
                     }
+                }
+                // Not allowed to speak for the app (no CAP_SYS_ADMIN), or the app is gone:
+                // sigshim's own credentials from now on.
+                Some(libc::EPERM | libc::ESRCH) if !self.creds.is_empty() => {
+                    info!(
+                        "cannot send the app's records with its credentials ({}): journald records sigshim as their writer",
+                        crate::sys::os_error(&err)
+                    );
+                    self.creds.clear();
                 }
                 _ => {
                     // ECONNREFUSED, ENOTCONN, EPIPE: the receiver went away. Reconnect once at
@@ -490,9 +581,17 @@ impl Output {
                     Some(m) => Ok(m),
                     None => sealed_memfd(&self.buf[r.start..r.end]),
                 };
+                let creds = crate::sys::creds_of(&self.creds);
                 match memfd {
-                    Ok(m) => match send_fd(sock.as_raw_fd(), &m) {
-                        Ok(()) => true,
+                    Ok(m) => match crate::sys::send_msg(
+                        sock.as_raw_fd(),
+                        None,
+                        &[],
+                        &[m.as_raw_fd()],
+                        creds,
+                        libc::MSG_DONTWAIT,
+                    ) {
+                        Ok(_) => true,
                         Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
                             self.memfd = Some(m);
                             return false;
@@ -652,34 +751,6 @@ fn sealed_memfd(data: &[u8]) -> std::io::Result<OwnedFd> {
         return Err(std::io::Error::last_os_error());
     }
     Ok(memfd)
-}
-
-/// An empty datagram carrying `fd` (SCM_RIGHTS). A full socket answers EAGAIN.
-fn send_fd(sock: RawFd, fd: &OwnedFd) -> Result<(), std::io::Error> {
-    let fd = fd.as_raw_fd();
-    // SAFETY: CMSG_SPACE is a pure size computation.
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-    let mut control = vec![0u8; space];
-    // SAFETY: msghdr is plain old data; the control buffer is CMSG_SPACE bytes for one fd, and
-    // the CMSG macros stay inside it.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = space as _;
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        (*cmsg).cmsg_level = libc::SOL_SOCKET;
-        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as _;
-        std::ptr::copy_nonoverlapping(
-            (&fd as *const RawFd).cast::<u8>(),
-            libc::CMSG_DATA(cmsg),
-            std::mem::size_of::<RawFd>(),
-        );
-        if libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
-    Ok(())
 }
 
 /// The sender for sigshim's own diagnostics (`diag`): the app's destination, under the
