@@ -126,8 +126,11 @@ struct Args {
     #[arg(long, value_name = "DURATION")]
     leftover_grace: Option<String>,
 
-    /// Where the app's stdout and stderr go: auto (the journal if its socket exists, else
-    /// syslog if /dev/log exists, else inherit), journald, syslog, or inherit (no capture).
+    /// Where the app's stdout and stderr go: auto, journald, syslog, or inherit (no capture).
+    /// auto captures only where nobody else reads the output (sigshim's stdout and stderr are
+    /// each systemd's journal stream for this service, or /dev/null), to the journal if its
+    /// socket exists, else to syslog if /dev/log exists; a terminal, a pipe or a file is left
+    /// to the app. -v says what it chose and why.
     #[arg(long, value_name = "MODE", default_value = "auto",
           value_parser = ["auto", "journald", "syslog", "inherit"])]
     log: String,
@@ -210,11 +213,14 @@ struct Args {
     #[arg(long)]
     no_new_privs: bool,
 
-    /// More diagnostics on stderr (-v: info, -vv: debug).
+    /// More of sigshim's own messages (-v: info, -vv: debug). They go where the app's output
+    /// goes while sigshim captures it (journald or syslog, identifier `sigshim`), else to
+    /// stderr. stderr also gets fatal errors, warnings about the log destination or the init's
+    /// own timeout, and any message the destination does not take.
     #[arg(short, long, action = ArgAction::Count)]
     verbose: u8,
 
-    /// Only errors on stderr.
+    /// Only errors (where -v says).
     #[arg(short, long, conflicts_with = "verbose")]
     quiet: bool,
 
