@@ -255,17 +255,25 @@ impl Detector {
                 continue;
             }
             let message = &self.relay_buf[..got.len];
-            match relay_plan(message) {
-                Relay::Barrier if got.fds.len() == 1 => up.relay(b"BARRIER=1", &got.fds),
-                Relay::Barrier | Relay::Nothing => {}
-                Relay::Pass { text, fds } => {
-                    up.relay(text.as_bytes(), if fds { &got.fds } else { &[] })
+            let valid = match relay_plan(message) {
+                Relay::Barrier if got.fds.len() == 1 => {
+                    up.relay(b"BARRIER=1", &got.fds);
+                    true
                 }
-                Relay::Refuse(why) => debug!("not relaying a notify message from the app: {why}"),
-            }
+                Relay::Barrier | Relay::Nothing => true,
+                Relay::Pass { text, fds } => {
+                    up.relay(text.as_bytes(), if fds { &got.fds } else { &[] });
+                    true
+                }
+                Relay::Refuse(why) => {
+                    debug!("not relaying a notify message from the app: {why}");
+                    false
+                }
+            };
             // Every descriptor received is closed here (after the relay sent its copies).
             drop(got.fds);
-            if has_line(message, b"READY=1") {
+            // A message systemd would drop whole does not make the app ready either.
+            if valid && has_line(message, b"READY=1") {
                 return true;
             }
         }

@@ -231,6 +231,10 @@ pub fn run(cfg: &Config) -> Result<Exit, Fatal> {
         code: e.code,
         message: e.message,
     })?;
+    // Taken before the app runs: once it has, a test (or the app) may already find the
+    // descriptor table full, and the reserve would never be had (a race in
+    // tests/contract.rs, the_kill_finds_descendants_with_a_full_descriptor_table).
+    let reserve = reserve_fds();
     let pid = prepared.spawn().map_err(|e| Fatal {
         code: e.code,
         message: e.message,
@@ -277,7 +281,7 @@ pub fn run(cfg: &Config) -> Result<Exit, Fatal> {
         awaiting_output: false,
         events: VecDeque::with_capacity(8),
         exit: None,
-        reserve: reserve_fds(),
+        reserve,
     };
     // SAFETY: getuid has no preconditions.
     let app_uid = user
