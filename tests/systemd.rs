@@ -1500,6 +1500,8 @@ fn split_and_nul_lines_stay_readable_and_joinable() {
                 "a blob: {e:?}"
             );
             assert_eq!(num(e, "_PID"), app as i64, "{e:?}");
+            // The writer's executable: the script's interpreter (`journalctl /usr/bin/dash`).
+            assert_eq!(text(e, "_EXE"), "/usr/bin/dash", "{e:?}");
             assert_eq!(text(e, "_SYSTEMD_UNIT"), unit);
             (
                 text(e, "MESSAGE"),
