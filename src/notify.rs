@@ -219,7 +219,7 @@ impl Detector {
         false
     }
 
-    /// Datagrams on the relay socket, one batch per wake-up (at most [`RELAY_BATCH`], and
+    /// Datagrams on the relay socket, one batch per wake-up (at most `RELAY_BATCH`, and
     /// none after a READY=1, so that the machine declares readiness before anything the app
     /// sent later, its BARRIER=1 above all, goes up). Returns whether the app said READY=1.
     ///
