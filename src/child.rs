@@ -139,7 +139,10 @@ const STEP_PRIVS: i32 = 5;
 pub struct Prepared {
     program: OsString,
     _argv: Vec<CString>,
-    _envp: Vec<CString>,
+    /// `NAME=value\0` entries; written to only in the child, through `pid_slots`.
+    _envp: Vec<Vec<u8>>,
+    /// Where the child writes its own PID (inherit::PID_SLOT bytes each).
+    pid_slots: Vec<*mut u8>,
     candidates: Vec<CString>,
     argv_ptrs: Vec<*const libc::c_char>,
     envp_ptrs: Vec<*const libc::c_char>,
@@ -170,24 +173,33 @@ pub fn prepare(spec: &Spec) -> Result<Prepared, SpawnError> {
         .iter()
         .map(|a| cstr(a))
         .collect::<Result<_, _>>()?;
-    let envp: Vec<CString> = std::env::vars_os()
-        .filter(|(k, _)| !spec.env_remove.contains(k) && !spec.env_set.iter().any(|(s, _)| s == k))
-        .chain(spec.env_set.iter().cloned())
-        .filter_map(|(k, v)| {
-            let mut kv = k.into_vec_bytes();
-            kv.push(b'=');
-            kv.extend_from_slice(v.as_bytes());
-            CString::new(kv).ok()
-        })
-        .collect();
+    // LISTEN_PID and WATCHDOG_PID naming sigshim get a slot the child fills with its own PID
+    // (inherit.rs).
+    let env = crate::inherit::child_env(
+        std::env::vars_os(),
+        crate::inherit::me(),
+        spec.env_remove,
+        spec.env_set,
+    );
+    let mut envp = env.entries;
     let candidates: Vec<CString> = candidates(program)
         .iter()
         .map(|c| cstr(c))
         .collect::<Result<_, _>>()?;
     let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
     argv_ptrs.push(std::ptr::null());
-    let mut envp_ptrs: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).collect();
+    let mut envp_ptrs: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr().cast()).collect();
     envp_ptrs.push(std::ptr::null());
+    // Heap buffers do not move when `Prepared` does: the pointers stay valid.
+    let pid_slots: Vec<*mut u8> = env
+        .pid_slots
+        .iter()
+        .map(|&i| {
+            let e = &mut envp[i];
+            // SAFETY: every slot entry ends with PID_SLOT bytes (inherit::child_env).
+            unsafe { e.as_mut_ptr().add(e.len() - crate::inherit::PID_SLOT) }
+        })
+        .collect();
     let mut fds: Vec<(RawFd, i32)> = Vec::new();
     fds.extend(spec.stdout.map(|fd| (fd, 1)));
     fds.extend(spec.stderr.map(|fd| (fd, 2)));
@@ -218,6 +230,7 @@ pub fn prepare(spec: &Spec) -> Result<Prepared, SpawnError> {
         candidates,
         argv_ptrs,
         envp_ptrs,
+        pid_slots,
         ignore: spec.ignore.iter().map(|s| s.0).collect(),
         pdeathsig: spec.pdeathsig.0,
         fds,
@@ -314,6 +327,7 @@ impl Prepared {
                     candidates: &self.candidates,
                     argv: self.argv_ptrs.as_ptr(),
                     envp: self.envp_ptrs.as_ptr(),
+                    pid_slots: &self.pid_slots,
                 })
             }
         }
@@ -427,14 +441,10 @@ fn candidates(program: &OsStr) -> Vec<OsString> {
 }
 
 trait VecBytes {
-    fn into_vec_bytes(self) -> Vec<u8>;
     fn from_vec_bytes(v: Vec<u8>) -> Self;
 }
 
 impl VecBytes for OsString {
-    fn into_vec_bytes(self) -> Vec<u8> {
-        std::os::unix::ffi::OsStringExt::into_vec(self)
-    }
     fn from_vec_bytes(v: Vec<u8>) -> Self {
         std::os::unix::ffi::OsStringExt::from_vec(v)
     }
@@ -453,6 +463,7 @@ struct ChildArgs<'a> {
     candidates: &'a [CString],
     argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
+    pid_slots: &'a [*mut u8],
 }
 
 /// Runs in the forked child. Never returns.
@@ -483,6 +494,16 @@ unsafe fn child_after_fork(a: ChildArgs) -> ! {
         // is blocked: it still is (sigshim's mask, reset below). A failure is not fatal.
         if let Some(tty) = a.terminal {
             libc::tcsetpgrp(tty, libc::getpid());
+        }
+
+        // LISTEN_PID/WATCHDOG_PID named sigshim: now they name the app (inherit.rs). The
+        // slots are this process's copy of the parent's heap.
+        let me = libc::getpid();
+        for &slot in a.pid_slots {
+            crate::inherit::write_pid(
+                std::slice::from_raw_parts_mut(slot, crate::inherit::PID_SLOT),
+                me,
+            );
         }
 
         // Default dispositions for everything (handlers are reset by execve anyway, but an

@@ -117,6 +117,14 @@ struct Args {
     )]
     stop_on: String,
 
+    /// Comma-separated signals that mean "reload" (systemd's ReloadSignal=), or "none". They
+    /// reach the app as usual (after --rewrite); under systemd, when the app does not speak
+    /// sd_notify itself (--ready other than notify), sigshim also reports each one as a reload:
+    /// RELOADING=1 before it delivers the signal, READY=1 once delivered, so `systemctl
+    /// reload` of a Type=notify-reload unit completes.
+    #[arg(long, value_name = "SIGS", default_value = "HUP")]
+    reload_on: String,
+
     /// Deliver TO when FROM arrives (repeatable); TO may be "ignore". Example: HUP:USR2.
     #[arg(long, value_name = "FROM:TO", action = ArgAction::Append, help_heading = "Signals")]
     rewrite: Vec<String>,
@@ -225,8 +233,11 @@ struct Args {
     #[arg(long, value_name = "DURATION", help_heading = "Stopping")]
     leftover_grace: Option<String>,
 
-    /// Where the app's stdout and stderr go: auto (the journal if its socket exists, else
-    /// syslog if /dev/log exists, else inherit), journald, syslog, or inherit (no capture).
+    /// Where the app's stdout and stderr go: auto, journald, syslog, or inherit (no capture).
+    /// auto captures only where nobody else reads the output (sigshim's stdout and stderr are
+    /// each systemd's journal stream for this service, or /dev/null), to the journal if its
+    /// socket exists, else to syslog if /dev/log exists; a terminal, a pipe or a file is left
+    /// to the app. -v says what it chose and why.
     #[arg(long, value_name = "MODE", default_value = "auto",
           value_parser = ["auto", "journald", "syslog", "inherit"], help_heading = "Output")]
     log: String,
@@ -351,11 +362,14 @@ struct Args {
     #[arg(long, help_heading = "Privileges")]
     no_new_privs: bool,
 
-    /// More diagnostics on stderr (-v: info, -vv: debug).
+    /// More of sigshim's own messages (-v: info, -vv: debug). They go where the app's output
+    /// goes while sigshim captures it (journald or syslog, identifier `sigshim`), else to
+    /// stderr. stderr also gets fatal errors, warnings about the log destination or the init's
+    /// own timeout, and any message the destination does not take.
     #[arg(short, long, action = ArgAction::Count)]
     verbose: u8,
 
-    /// Only errors on stderr.
+    /// Only errors (where -v says).
     #[arg(short, long, conflicts_with = "verbose")]
     quiet: bool,
 
@@ -631,6 +645,14 @@ fn validate(a: Args) -> Result<Config, String> {
         .split(',')
         .map(|s| sig("--stop-on", s))
         .collect::<Result<Vec<_>, _>>()?;
+    let reload_on = if a.reload_on.trim().eq_ignore_ascii_case("none") {
+        Vec::new()
+    } else {
+        a.reload_on
+            .split(',')
+            .map(|s| sig("--reload-on", s))
+            .collect::<Result<Vec<_>, _>>()?
+    };
     let rewrites = a
         .rewrite
         .iter()
@@ -638,6 +660,7 @@ fn validate(a: Args) -> Result<Config, String> {
         .collect::<Result<Vec<Rewrite>, _>>()?;
     let signals = Options {
         stop_on,
+        reload_on,
         stop_signal: a
             .stop_signal
             .as_deref()
@@ -711,7 +734,13 @@ fn validate(a: Args) -> Result<Config, String> {
         .as_deref()
         .map(|d| duration("--ready-timeout", d))
         .transpose()?;
+    // systemd's socket-activation descriptors stay where the app expects them (inherit.rs).
+    let listen = crate::inherit::listen_fds_here();
+    if let crate::notify::Mode::Fd(n) = ready {
+        crate::inherit::check_fd(&format!("--ready fd:{n}"), n, listen.clone())?;
+    }
     if let Some(fd) = a.notify_fd {
+        crate::inherit::check_fd("--notify-fd", fd, listen)?;
         // SAFETY: fcntl F_GETFD only inspects the descriptor table.
         if fd < 3 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
             return Err(format!(

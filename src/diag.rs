@@ -1,13 +1,15 @@
 //! sigshim's own diagnostics: a minimal `tracing` subscriber that writes one line per event in
 //! the one message shape sigshim uses (`sigshim: warning: ...`).
 //!
-//! Where they go follows the app's own stderr: when the app's output is captured (journald or
-//! syslog), to that destination under the identifier `sigshim`, so an operator finds sigshim's
-//! account of a stop next to the app's last lines (`output` registers the sender; this module
-//! knows no encoder); otherwise to sigshim's stderr. A diagnostic the destination does not take
-//! (down, full) goes to stderr instead, like the app's lines; so do the warnings about the
-//! destination itself (events with the field `stderr = true`), which belong beside the lines
-//! that went to stderr.
+//! Where they go, one rule (README "sigshim's own messages", `--help` of `-v`): while sigshim
+//! captures the app's output (journald or syslog), to that destination under the identifier
+//! `sigshim` with sigshim's PID, so an operator finds sigshim's account of a stop next to the
+//! app's last lines (`output` registers the sender; this module knows no encoder); otherwise
+//! to sigshim's stderr. To stderr as well, whatever the destination: a message the destination
+//! does not take (missing, full), like the app's lines; warnings about the destination itself
+//! or about the init's own timeout (events with the field `stderr = true`), which belong beside
+//! the lines that went to stderr and in the init's console; and fatal errors (`main`), which
+//! end sigshim before anything else could be read.
 //!
 //! Lines to stderr go through the console queue (`sys`): a stalled stderr never blocks the
 //! loop, and a broken one (EPIPE) is given up instead of raising SIGPIPE over and over.

@@ -7,12 +7,14 @@
 //! executor loop) → `child` (prepare, fork/exec) → `machine` (the pure state machine the loop
 //! drives) → `output` (logs), `notify` (readiness) → `exit`. `sys` is the leaf every other
 //! module may use (descriptors, sockets, errno, the signal mask, the console); `diag` is
-//! sigshim's own messages.
+//! sigshim's own messages; `inherit` is what the init hands the main process (LISTEN_PID,
+//! WATCHDOG_PID, the socket-activation descriptors, what stdout and stderr are).
 
 pub mod child;
 pub mod cli;
 pub mod diag;
 pub mod exit;
+pub mod inherit;
 pub mod init;
 pub mod machine;
 pub mod notify;

@@ -57,6 +57,9 @@ pub struct Rules {
     pub terminal: Terminal,
     /// `--restart-mode`, when `--restart-on` is given.
     pub restart: Option<RestartMode>,
+    /// systemd listens and the app does not speak sd_notify itself: sigshim reports the
+    /// reloads it delivers (`--reload-on`), as `Type=notify-reload` needs.
+    pub report_reloads: bool,
     /// A start or restart hook is configured.
     pub start_hooks: bool,
     /// The exit hook runs before sigshim exits, for at most this long.
@@ -292,6 +295,11 @@ pub enum Note {
         received: Signal,
         sent: Signal,
     },
+    /// A reload request delivered and reported to systemd.
+    Reload {
+        received: Signal,
+        sent: Signal,
+    },
     Dropped(Signal),
     Suspended,
     AppStopped(Signal),
@@ -372,8 +380,12 @@ pub enum Action {
         step: usize,
         sent: Option<Signal>,
     },
-    /// Tell systemd a restart began (RELOADING=1, MONOTONIC_USEC, STATUS).
-    TellReloading(Gen),
+    /// Tell systemd the service is reloading (RELOADING=1 with MONOTONIC_USEC=now): before a
+    /// reload signal goes to the app (`None`), or as a restart to generation `g` begins.
+    TellReloading(Option<Gen>),
+    /// Tell systemd READY=1 again: a reload is done (sigshim delivered the signal, or the app
+    /// said READY=1 once more after its own RELOADING=1).
+    TellReadyAgain,
     /// Tell systemd a restart failed (READY=1 again, STATUS).
     TellRestartFailed(Gen),
     /// Stop reading a generation's output (what its pipes hold is read first).
@@ -575,7 +587,7 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
             } else {
                 let new = run.last + 1;
                 a.push(A::Note(Note::Restarting(new)));
-                a.push(A::TellReloading(new));
+                a.push(A::TellReloading(Some(new)));
                 match r.restart {
                     Some(RestartMode::Overlap) => {
                         a.push(A::Spawn(new));
@@ -622,6 +634,30 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
         }
         (Running(run), Event::SpawnFailed { g, .. }) if run.next == Some(g) => {
             restart_failed(run, g, &mut a)
+        }
+        // A reload request once the app is ready, where sigshim reports reloads: RELOADING=1,
+        // the signal, READY=1 (the app cannot tell sigshim when it is done; this is what
+        // `ExecReload=kill -HUP $MAINPID` promises too). Before readiness systemd would take
+        // the READY=1 as the end of the start; while stopping or restarting, a reload means
+        // nothing.
+        (Running(run), Event::Signal(sig))
+            if r.report_reloads
+                && r.plan.reload_request(sig)
+                && run.ready == Ready::Done
+                && !run.restarting() =>
+        {
+            if let Deliver::Send(to) = r.plan.route(sig).deliver {
+                a.push(A::TellReloading(None));
+                a.push(A::Deliver(to));
+                a.push(A::TellReadyAgain);
+                a.push(A::Note(Note::Reload {
+                    received: sig,
+                    sent: to,
+                }));
+            } else {
+                a.push(A::Note(Note::Dropped(sig)));
+            }
+            s
         }
         // Resumed after a suspension: the app gets the terminal back, then the SIGCONT.
         (Running(run), Event::Signal(Signal::CONT)) if run.suspended => {
@@ -684,6 +720,15 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
                 old: Some(Old { g: run.g, down }),
                 ..run
             })
+        }
+        // The app says READY=1 again (only the notify relay can say it twice): the end of a
+        // reload it reported itself (RELOADING=1 went up as it came). systemd must hear it,
+        // or a Type=notify-reload unit stays `reloading` until its timeout.
+        (Running(run), Event::Ready(g))
+            if run.g == g && run.ready == Ready::Done && run.next.is_none() =>
+        {
+            a.push(A::TellReadyAgain);
+            s
         }
         (Running(run), Event::Ready(g)) if run.g == g && run.ready == Ready::Pending => {
             a.push(A::DeclareReady(g));
@@ -1465,6 +1510,7 @@ mod tests {
     fn opts() -> Options {
         Options {
             stop_on: vec![Signal::TERM, Signal::INT],
+            reload_on: vec![Signal::HUP],
             stop_signal: Some(Signal::INT),
             stop_schedule: None,
             kill_after: Some(MS(300)),
@@ -1488,6 +1534,7 @@ mod tests {
             probes: false,
             upstart_expect_stop: false,
             terminal: Terminal::Kept,
+            report_reloads: false,
             restart: None,
             start_hooks: false,
             exit_hook: None,
@@ -1573,9 +1620,49 @@ mod tests {
         let (s, a) = step(s, Event::Ready(FIRST), t0 + MS(150), &r);
         assert_eq!(a, [Action::DeclareReady(FIRST)]);
         assert_eq!(deadline(&s), None);
-        // A second readiness changes nothing.
+        // A second readiness (only the notify relay says READY=1 twice: the end of a reload
+        // the app reported) goes up as READY=1 again, and changes nothing else.
         let (s2, a) = step(s, Event::Ready(FIRST), t0 + MS(160), &r);
-        assert_eq!((s2, a), (s, vec![]));
+        assert_eq!((s2, a), (s, vec![Action::TellReadyAgain]));
+    }
+
+    #[test]
+    fn reload_requests_are_reported_where_sigshim_reports_them() {
+        let r = rules_with(|_, r| r.report_reloads = true);
+        let t0 = Instant::now();
+        // Ready: RELOADING=1, the route's signal (HUP:USR2), READY=1, in that order.
+        let (s, a) = step(running(), Event::Signal(Signal::HUP), t0, &r);
+        assert_eq!(s, running());
+        assert_eq!(
+            notes_removed(&a),
+            [
+                Action::TellReloading(None),
+                Action::Deliver(USR2),
+                Action::TellReadyAgain
+            ]
+        );
+        // Not ready yet: systemd would read that READY=1 as the end of the start.
+        let pending = State::Running(Run {
+            ready: Ready::Pending,
+            ..Run::ready(FIRST)
+        });
+        let (_, a) = step(pending, Event::Signal(Signal::HUP), t0, &r);
+        assert_eq!(notes_removed(&a), [Action::Deliver(USR2)]);
+        // Stopping: forwarded, not reported.
+        let stopping = step(running(), Event::Signal(Signal::TERM), t0, &r).0;
+        let (_, a) = step(stopping, Event::Signal(Signal::HUP), t0, &r);
+        assert_eq!(notes_removed(&a), [Action::Deliver(USR2)]);
+        // Rewritten to nothing: nothing is delivered, so no reload is reported either.
+        let r2 = rules_with(|o, r| {
+            r.report_reloads = true;
+            o.rewrites = vec![parse_rewrite("HUP:ignore").unwrap()];
+        });
+        let (_, a) = step(running(), Event::Signal(Signal::HUP), t0, &r2);
+        assert_eq!(a, [Action::Note(Note::Dropped(Signal::HUP))]);
+        // Where sigshim does not report reloads (no systemd, or the app speaks notify): the
+        // signal is forwarded like any other.
+        let (_, a) = step(running(), Event::Signal(Signal::HUP), t0, &rules());
+        assert_eq!(notes_removed(&a), [Action::Deliver(USR2)]);
     }
 
     #[test]
@@ -2131,7 +2218,7 @@ mod tests {
         assert_eq!(
             notes_removed(&a),
             [
-                Action::TellReloading(2),
+                Action::TellReloading(Some(2)),
                 Action::Deliver(Signal::INT),
                 Action::Deliver(Signal::CONT)
             ]
@@ -2293,7 +2380,7 @@ mod tests {
         let (s, a) = step(s, Event::Signal(PWR), t0 + MS(10), &r);
         assert_eq!(
             notes_removed(&a),
-            [Action::TellReloading(2), Action::Spawn(2)]
+            [Action::TellReloading(Some(2)), Action::Spawn(2)]
         );
         let (s, a) = step(s, Event::Spawned(2), t0 + MS(11), &r);
         assert!(a.is_empty());

@@ -300,6 +300,10 @@ pub enum Target {
 pub struct Options {
     /// Signals that mean "stop" (`--stop-on`, TERM and INT by default).
     pub stop_on: Vec<Signal>,
+    /// Signals that mean "reload" (`--reload-on`, HUP by default): delivered through their
+    /// route like any other, and reported to systemd as a reload where sigshim does that
+    /// (`machine`). A signal that is also a stop request is a stop request.
+    pub reload_on: Vec<Signal>,
     /// `--stop-signal`: what a stop request becomes; `None` is plain forwarding.
     pub stop_signal: Option<Signal>,
     /// `--stop-schedule`.
@@ -332,6 +336,8 @@ pub struct Plan {
     target: Target,
     /// Whether the schedule's timing came from the command line (else from the init above).
     deadline_given: bool,
+    /// Received signals that are reload requests (never a stop request too).
+    reload: Vec<Signal>,
 }
 
 impl Plan {
@@ -341,6 +347,13 @@ impl Plan {
         for s in &o.stop_on {
             if s.is_uncatchable() || s.is_synchronous_fault() || *s == Signal::CHLD {
                 return Err(format!("--stop-on: {s} cannot be used as a stop request"));
+            }
+        }
+        for s in &o.reload_on {
+            if s.is_uncatchable() || s.is_synchronous_fault() || *s == Signal::CHLD {
+                return Err(format!(
+                    "--reload-on: {s} cannot be used as a reload request"
+                ));
             }
         }
         // Without --stop-signal the schedule's first step is TERM for bookkeeping (what
@@ -411,6 +424,12 @@ impl Plan {
             guard: Vec::new(),
             target: o.target,
             deadline_given,
+            reload: o
+                .reload_on
+                .iter()
+                .copied()
+                .filter(|s| !o.stop_on.contains(s) && Some(*s) != o.restart_on)
+                .collect(),
         };
         // Every signal sigshim sends the app on some path, except to leftovers (which follow
         // from the guard below).
@@ -493,6 +512,11 @@ impl Plan {
             deliver: Deliver::Drop,
             stop: false,
         })
+    }
+
+    /// Whether a received signal asks for a reload (`--reload-on`).
+    pub fn reload_request(&self, sig: Signal) -> bool {
+        self.reload.contains(&sig)
     }
 
     pub fn schedule(&self) -> &Schedule {
@@ -607,6 +631,7 @@ mod tests {
     fn options() -> Options {
         Options {
             stop_on: vec![Signal::TERM, Signal::INT],
+            reload_on: vec![Signal::HUP],
             stop_signal: None,
             stop_schedule: None,
             kill_after: None,
@@ -727,6 +752,22 @@ mod tests {
         );
         assert!(!p.deadline_given());
         assert_eq!(plan(|_| {}).leftover_grace(), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn reload_requests() {
+        let p = plan(|_| {});
+        assert!(p.reload_request(Signal::HUP));
+        assert!(!p.reload_request(Signal::TERM));
+        // A stop request is never also a reload.
+        let p = plan(|o| o.reload_on = vec![Signal::HUP, Signal::TERM]);
+        assert!(!p.reload_request(Signal::TERM));
+        assert!(p.route(Signal::TERM).stop);
+        let p = plan(|o| o.reload_on = Vec::new());
+        assert!(!p.reload_request(Signal::HUP));
+        let mut o = options();
+        o.reload_on = vec![Signal::KILL];
+        assert!(Plan::new(&o, None).is_err());
     }
 
     #[test]

@@ -51,37 +51,71 @@ fn internal(what: &str) -> Fatal {
     }
 }
 
-/// `--log` resolved: `auto` looks at the sockets. `None` means inherit (no capture). With
-/// `capture` (readiness watches the output), inherit becomes a verbatim copy instead.
-fn log_settings(log: &Log, capture: bool) -> Option<Settings> {
+/// `--log` resolved. `None` means inherit (no capture). With `capture` (readiness watches the
+/// output), inherit becomes a verbatim copy instead. The second value is `auto`'s reason, for
+/// `-v`.
+///
+/// `auto` captures only where nobody else reads the output (inherit.rs): stdout and stderr
+/// each systemd's journal stream for this service or /dev/null; then the journal if its socket
+/// exists, else syslog if its socket exists. A terminal, a pipe or a file stays the app's.
+fn log_settings(log: &Log, capture: bool) -> (Option<Settings>, Option<String>) {
+    let mut why = None;
     let target = match log.mode {
         LogMode::Inherit if capture => Target::Passthrough,
-        LogMode::Inherit => return None,
+        LogMode::Inherit => return (None, None),
         LogMode::Journald => Target::Journald(log.journal_socket.clone()),
         LogMode::Syslog => Target::Syslog(log.syslog_socket.clone(), log.syslog_format),
-        LogMode::Auto if sys::is_socket(&log.journal_socket) => {
-            Target::Journald(log.journal_socket.clone())
+        LogMode::Auto => {
+            let stream = std::env::var_os("JOURNAL_STREAM");
+            let (take, reason) = crate::inherit::auto_capture(
+                crate::inherit::Sink::of(1, stream.as_deref()),
+                crate::inherit::Sink::of(2, stream.as_deref()),
+            );
+            let target = if !take {
+                None
+            } else if sys::is_socket(&log.journal_socket) {
+                Some(Target::Journald(log.journal_socket.clone()))
+            } else if sys::is_socket(&log.syslog_socket) {
+                Some(Target::Syslog(log.syslog_socket.clone(), log.syslog_format))
+            } else {
+                None
+            };
+            why = Some(match &target {
+                Some(Target::Journald(p) | Target::Syslog(p, _)) => format!(
+                    "--log auto: {reason}: sending the app's lines to {}",
+                    p.display()
+                ),
+                _ if take => format!(
+                    "--log auto: {reason}, but neither {} nor {} is a socket: not capturing",
+                    log.journal_socket.display(),
+                    log.syslog_socket.display()
+                ),
+                _ => format!("--log auto: {reason}: not capturing"),
+            });
+            match target {
+                Some(t) => t,
+                None if capture => Target::Passthrough,
+                None => return (None, why),
+            }
         }
-        LogMode::Auto if sys::is_socket(&log.syslog_socket) => {
-            Target::Syslog(log.syslog_socket.clone(), log.syslog_format)
-        }
-        LogMode::Auto if capture => Target::Passthrough,
-        LogMode::Auto => return None,
     };
     let max_line = log.max_line.unwrap_or(match target {
         Target::Journald(_) => 256 * 1024,
         Target::Syslog(..) => 8000,
         Target::Passthrough => 1024 * 1024,
     });
-    Some(Settings {
-        target,
-        tag: log.tag.clone(),
-        facility: log.facility,
-        stdout_priority: log.stdout_priority,
-        stderr_priority: log.stderr_priority,
-        level_prefix: log.level_prefix,
-        max_line,
-    })
+    (
+        Some(Settings {
+            target,
+            tag: log.tag.clone(),
+            facility: log.facility,
+            stdout_priority: log.stdout_priority,
+            stderr_priority: log.stderr_priority,
+            level_prefix: log.level_prefix,
+            max_line,
+        }),
+        why,
+    )
 }
 
 pub fn run(cfg: &Config) -> Result<Exit, Fatal> {
@@ -139,12 +173,24 @@ fn supervise(cfg: &Config) -> Result<Exit, Fatal> {
         })?),
         _ => None,
     };
-    let settings = log_settings(&cfg.log, ready_regex.is_some());
+    let (settings, auto_why) = log_settings(&cfg.log, ready_regex.is_some());
     if let Some(send) = settings.as_ref().and_then(crate::output::diag_sender) {
         crate::diag::route_to(send);
     }
+    if let Some(why) = auto_why {
+        info!("{why}");
+    }
     if let Some(w) = init::deadline_warning(above, plan.schedule()) {
         warn!(stderr = true, "{w}");
+    }
+    if let Some(w) = crate::inherit::watchdog_warning(
+        std::env::var_os("WATCHDOG_USEC").as_deref(),
+        std::env::var_os("WATCHDOG_PID").as_deref(),
+        std::env::var_os("NOTIFY_SOCKET").is_some(),
+        cfg.ready == Mode::Notify,
+        crate::inherit::me(),
+    ) {
+        warn!("{w}");
     }
     let setup_failed = |what: &str, e: std::io::Error| Fatal {
         code: exit::INTERNAL,
@@ -212,6 +258,8 @@ fn supervise(cfg: &Config) -> Result<Exit, Fatal> {
         ready_timeout: cfg.ready_timeout,
         upstart_expect_stop: cfg.delivery.upstart_expect_stop,
         terminal,
+        // An app that speaks sd_notify reports its own reloads (relayed as they come).
+        report_reloads: announcer.upstream() && cfg.ready != Mode::Notify,
         restart: cfg.restart_mode,
         start_hooks: hooks.any_start(),
         // The hook's own sigshim kills it at the timeout; a second more lets that end show.
@@ -551,7 +599,7 @@ impl Executor<'_> {
                     }
                     Source::ReadyFd(i) => spoke.push(i),
                     Source::Relay => {
-                        for g in self.detector.on_relay(&self.announcer) {
+                        if let Some(g) = self.detector.on_relay(&self.announcer) {
                             self.events.push_back(Event::Ready(g));
                         }
                     }
@@ -630,9 +678,11 @@ impl Executor<'_> {
                 self.announcer.declare(pid);
             }
             Action::TellStopping { step, sent } => self.tell_stopping(step, sent),
-            Action::TellReloading(g) => self
+            Action::TellReloading(None) => self.announcer.reloading(None),
+            Action::TellReloading(Some(g)) => self
                 .announcer
-                .reloading(&format!("restarting: starting generation {g}")),
+                .reloading(Some(&format!("restarting: starting generation {g}"))),
+            Action::TellReadyAgain => self.announcer.ready_again(),
             Action::TellRestartFailed(g) => self.announcer.restart_failed(&format!(
                 "running: pid {} (generation {g} failed to start; the running one serves)",
                 self.pid_of(self.cur)
@@ -752,10 +802,17 @@ impl Executor<'_> {
         // `Pipes`, the readiness pipe's with `ready_fd`), so EOF comes when the app and
         // whatever inherited them are done.
         drop(ready_fd);
+        // SAFETY: getuid/getgid have no preconditions.
+        let (uid, gid) = self.user.as_ref().map_or_else(
+            || unsafe { (libc::getuid(), libc::getgid()) },
+            |c| (c.uid, c.gid),
+        );
         if let (Some(o), Some(p)) = (self.output.as_mut(), pipes) {
             o.add(g, pid, p);
+            // The records name the app as their writer where the kernel allows it.
+            o.send_as(g, Some(libc::ucred { pid, uid, gid }));
         }
-        self.detector.started(g, pid);
+        self.detector.started(g, pid, uid);
         self.gens.push(GenProc {
             g,
             pid,
@@ -1023,6 +1080,10 @@ impl Executor<'_> {
                     (Some(i), Some(end)) => {
                         self.gens[i].reaped = true;
                         ended.push((self.gens[i].g, end));
+                        // Its PID may be another process's from now on.
+                        if let Some(o) = self.output.as_mut() {
+                            o.send_as(self.gens[i].g, None);
+                        }
                     }
                     _ if self.hooks.live.contains(&r) => {
                         self.hooks.live.retain(|&h| h != r);
@@ -1102,6 +1163,9 @@ impl Executor<'_> {
                 info!("{received} received: forwarded")
             }
             Note::Forwarded { received, sent } => info!("{received} received: sent {sent}"),
+            Note::Reload { received, sent } => {
+                info!("{received} received: sent {sent}, reported to systemd as a reload")
+            }
             Note::Dropped(s) => debug!("{s} received: not forwarded"),
             Note::Suspended => info!("SIGTSTP received: sent it to pid {pid}, stopping sigshim"),
             Note::AppStopped(sig) if sig == Signal::STOP => {

@@ -153,6 +153,142 @@ pub fn connect_dgram(path: &std::path::Path) -> std::io::Result<OwnedFd> {
     Ok(fd)
 }
 
+/// A unix socket address from its name as systemd writes one in `NOTIFY_SOCKET`: a path, or
+/// `@name` for the abstract namespace (unix(7): sun_path starts with a NUL byte). `None` when it
+/// does not fit or is neither.
+pub fn unix_addr(name: &[u8]) -> Option<(libc::sockaddr_un, libc::socklen_t)> {
+    // SAFETY: sockaddr_un is plain old data.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let family = std::mem::size_of::<libc::sa_family_t>();
+    let (bytes, abstract_) = match name {
+        [b'@', rest @ ..] if !rest.is_empty() => (rest, true),
+        [b'/', ..] => (name, false),
+        _ => return None,
+    };
+    // A path needs its NUL; an abstract name takes the leading NUL instead.
+    if bytes.len() + 1 > addr.sun_path.len() || bytes.contains(&0) {
+        return None;
+    }
+    let at = usize::from(abstract_);
+    for (d, s) in addr.sun_path[at..].iter_mut().zip(bytes) {
+        *d = *s as libc::c_char;
+    }
+    let len = family + bytes.len() + 1;
+    Some((addr, len as libc::socklen_t))
+}
+
+/// One datagram with optional descriptors (SCM_RIGHTS) and credentials (SCM_CREDENTIALS), to
+/// `to` when given (else the connected peer). Returns the bytes sent.
+pub fn send_msg(
+    fd: RawFd,
+    to: Option<&(libc::sockaddr_un, libc::socklen_t)>,
+    data: &[u8],
+    fds: &[RawFd],
+    creds: Option<libc::ucred>,
+    flags: libc::c_int,
+) -> std::io::Result<usize> {
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    let mut control = control_buffer(fds.len(), creds.is_some());
+    // SAFETY: msghdr is plain old data; every pointer set below stays valid for the call, and
+    // the CMSG macros stay inside `control`, sized by control_buffer for exactly these headers.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        if let Some((addr, len)) = to {
+            msg.msg_name = (addr as *const libc::sockaddr_un) as *mut libc::c_void;
+            msg.msg_namelen = *len;
+        }
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        if !control.is_empty() {
+            msg.msg_control = control.as_mut_ptr().cast();
+            msg.msg_controllen = (control.len() * 8) as _;
+            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+            if !fds.is_empty() {
+                let size = std::mem::size_of_val(fds) as u32;
+                (*cmsg).cmsg_level = libc::SOL_SOCKET;
+                (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+                (*cmsg).cmsg_len = libc::CMSG_LEN(size) as _;
+                std::ptr::copy_nonoverlapping(
+                    fds.as_ptr().cast::<u8>(),
+                    libc::CMSG_DATA(cmsg),
+                    size as usize,
+                );
+                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+            }
+            if let Some(c) = creds {
+                let size = std::mem::size_of::<libc::ucred>() as u32;
+                (*cmsg).cmsg_level = libc::SOL_SOCKET;
+                (*cmsg).cmsg_type = libc::SCM_CREDENTIALS;
+                (*cmsg).cmsg_len = libc::CMSG_LEN(size) as _;
+                std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::ucred>(), c);
+            }
+        }
+        let n = libc::sendmsg(fd, &msg, flags | libc::MSG_NOSIGNAL);
+        if n < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(n as usize)
+    }
+}
+
+/// A zeroed, u64-aligned control buffer with room for `fds` descriptors and, if `creds`, one
+/// ucred.
+pub fn control_buffer(fds: usize, creds: bool) -> Vec<u64> {
+    // SAFETY: CMSG_SPACE is a pure size computation.
+    let bytes = unsafe {
+        (if fds > 0 {
+            libc::CMSG_SPACE((fds * std::mem::size_of::<RawFd>()) as u32)
+        } else {
+            0
+        }) + if creds {
+            libc::CMSG_SPACE(std::mem::size_of::<libc::ucred>() as u32)
+        } else {
+            0
+        }
+    } as usize;
+    vec![0u64; bytes.div_ceil(8)]
+}
+
+/// A control buffer holding one SCM_CREDENTIALS header with `c`, for sendmsg/sendmmsg.
+pub fn creds_control(c: libc::ucred) -> Vec<u64> {
+    let mut control = control_buffer(0, true);
+    // SAFETY: msghdr is plain old data; the buffer has room for exactly one ucred header, and
+    // the CMSG macros stay inside it.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = (control.len() * 8) as _;
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_SOCKET;
+        (*cmsg).cmsg_type = libc::SCM_CREDENTIALS;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<libc::ucred>() as u32) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::ucred>(), c);
+    }
+    control
+}
+
+/// The ucred inside a buffer made by [`creds_control`] (`None` for an empty one).
+pub fn creds_of(control: &[u64]) -> Option<libc::ucred> {
+    if control.is_empty() {
+        return None;
+    }
+    let mut control = control.to_vec();
+    // SAFETY: as in creds_control: a buffer laid out by it.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = (control.len() * 8) as _;
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        Some(std::ptr::read_unaligned(
+            libc::CMSG_DATA(cmsg).cast::<libc::ucred>(),
+        ))
+    }
+}
+
 /// Whether `path` is a unix socket.
 pub fn is_socket(path: &std::path::Path) -> bool {
     use std::os::unix::fs::FileTypeExt;

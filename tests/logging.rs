@@ -17,7 +17,9 @@ mod support;
 #[path = "support/daemons.rs"]
 mod daemons;
 
-use daemons::{Journald, Rsyslog, SyslogRecord, field_bytes, field_str, parse_flat_json};
+use daemons::{
+    JournalEntry, Journald, Rsyslog, SyslogRecord, field_bytes, field_str, parse_flat_json,
+};
 use std::collections::HashSet;
 use std::ops::RangeInclusive;
 use std::os::unix::net::UnixDatagram;
@@ -282,7 +284,8 @@ fn journald_every_line_once_in_order() {
     }
     let big = pattern(b"big ", 200 * 1024);
     out.line(&big, &big, 6);
-    // Invalid UTF-8, a lone \r, NUL, a tab, an escape sequence: data, one record.
+    // Invalid UTF-8, a lone \r, NUL, a tab, an escape sequence: data, one line (the NUL ends a
+    // journal record, as in journald's own stdout path; the marks join the two back).
     let odd = b"odd \xff\xfe \xc3( cr\rhere nul\x00here tab\tend \x1b[31m";
     out.line(odd, odd, 6);
     out.unterminated(b"final line without newline", 6);
@@ -323,30 +326,82 @@ fn journald_every_line_once_in_order() {
             "SYSLOG_IDENTIFIER",
             "SYSLOG_PID",
             "SYSLOG_FACILITY",
+            "SIGSHIM_STREAM",
+            "SIGSHIM_LINE_BREAK",
         ],
     );
-    let (mut got_out, mut got_err) = (Vec::new(), Vec::new());
     for e in &entries {
-        let msg = field_bytes(e, "MESSAGE").expect("MESSAGE");
-        let short = show(&msg);
+        let short = show(&field_bytes(e, "MESSAGE").expect("MESSAGE"));
         assert_eq!(field_str(e, "SYSLOG_PID"), Some(pid.clone()), "{short}");
         assert_eq!(
             field_str(e, "SYSLOG_FACILITY").as_deref(),
             Some("3"),
             "{short}"
         );
+    }
+    let (got_out, got_err) = rejoin_journal(&entries, MAX, &[6, 4]);
+    check_stream("stdout", &got_out, &out.want, usize::MAX);
+    check_stream("stderr", &got_err, &err.want, usize::MAX);
+    run.assert_nothing_left();
+}
+
+/// Lines as (bytes, priority).
+type Lines = Vec<(Vec<u8>, u8)>;
+
+/// Puts the app's lines back together from journal records, as a reader of sigshim's records
+/// would (README: a split line's records carry SIGSHIM_STREAM, all but its last
+/// SIGSHIM_LINE_BREAK=line-max or =nul); a whole line's stream is told by its priority
+/// (`out_levels`). Every piece is checked to be at most `max` bytes and at its line's priority.
+fn rejoin_journal(entries: &[JournalEntry], max: usize, out_levels: &[u8]) -> (Lines, Lines) {
+    let mut done: [Lines; 2] = [Vec::new(), Vec::new()];
+    // Per stream: the line being put together, and whether the last piece ended at a NUL.
+    let mut open: [Option<(Vec<u8>, u8, bool)>; 2] = [None, None];
+    for e in entries {
+        let msg = field_bytes(e, "MESSAGE").expect("MESSAGE");
+        let short = show(&msg);
         let priority: u8 = field_str(e, "PRIORITY")
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("no PRIORITY: {short}"));
-        match priority {
-            6 | 4 => got_out.push((msg, priority)),
-            3 | 5 => got_err.push((msg, priority)),
-            p => panic!("PRIORITY {p} was never asked for: {short}"),
+        assert!(
+            msg.len() <= max,
+            "a {}-byte record (max {max}): {short}",
+            msg.len()
+        );
+        let i = match field_str(e, "SIGSHIM_STREAM").as_deref() {
+            Some("stdout") => 0,
+            Some("stderr") => 1,
+            Some(other) => panic!("SIGSHIM_STREAM={other}: {short}"),
+            None if out_levels.contains(&priority) => 0,
+            None => 1,
+        };
+        let brk = field_str(e, "SIGSHIM_LINE_BREAK");
+        let (mut line, p0) = match open[i].take() {
+            Some((mut line, p0, nul)) => {
+                if nul {
+                    line.push(0);
+                }
+                assert_eq!(
+                    priority, p0,
+                    "a piece at another priority than its line: {short}"
+                );
+                (line, p0)
+            }
+            None => (Vec::new(), priority),
+        };
+        line.extend_from_slice(&msg);
+        match brk.as_deref() {
+            Some("line-max") => open[i] = Some((line, p0, false)),
+            Some("nul") => open[i] = Some((line, p0, true)),
+            None | Some("eof") => done[i].push((line, p0)),
+            Some(other) => panic!("SIGSHIM_LINE_BREAK={other}: {short}"),
         }
     }
-    check_stream("stdout", &got_out, &out.want, MAX);
-    check_stream("stderr", &got_err, &err.want, MAX);
-    run.assert_nothing_left();
+    assert!(
+        open.iter().all(Option::is_none),
+        "a split line never ended: {open:?}"
+    );
+    let [out, err] = done;
+    (out, err)
 }
 
 /// 1b. A line bigger than a datagram can carry, under a --max-line that allows it, arrives as
@@ -387,7 +442,10 @@ fn journald_oversized_entry_arrives_whole() {
 }
 
 /// 8. `--log auto` picks the journal when its socket exists at the default path: run inside the
-///    private journald's mount namespace, where /run/systemd/journal/socket is that journald's.
+///    private journald's mount namespace, where /run/systemd/journal/socket is that journald's,
+///    with stdout and stderr on /dev/null (nobody else reads them, so sigshim may capture; a
+///    pipe, a terminal or a file is left to the app: tests/log_auto.rs). With -v, sigshim's
+///    record of the choice is there too, under `sigshim`.
 #[test]
 fn auto_prefers_the_journal_at_its_default_path() {
     let Some(jd) = Journald::start("jd-auto") else {
@@ -399,7 +457,11 @@ fn auto_prefers_the_journal_at_its_default_path() {
         &jd.pid().to_string(),
         "--mount",
         "--",
+        "sh",
+        "-c",
+        "exec \"$0\" \"$@\" >/dev/null 2>&1",
         sigshim(),
+        "-v",
         "--tag",
         "jd-auto",
         "--",
@@ -423,6 +485,16 @@ fn auto_prefers_the_journal_at_its_default_path() {
         .collect();
     // _TRANSPORT=journal: the native protocol, not /dev/log (which journald also serves there).
     assert_eq!(got, [("via auto".to_string(), "journal".to_string())]);
+    let own: Vec<String> = jd
+        .entries_for("sigshim", &["MESSAGE"])
+        .iter()
+        .filter_map(|e| field_str(e, "MESSAGE"))
+        .collect();
+    assert!(
+        own.iter().any(|m| m
+            == "--log auto: stdout is /dev/null, stderr is /dev/null: sending the app's lines to /run/systemd/journal/socket"),
+        "sigshim did not say why it captured: {own:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

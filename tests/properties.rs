@@ -558,6 +558,46 @@ proptest! {
         prop_assert_eq!(lines.len(), newlines + usize::from(tail));
     }
 
+    /// The marked records say how to put the lines back together (README "Split lines"): a
+    /// reader that joins each `Cut` record to the next and ends a line at any other record gets
+    /// exactly the lines of the input, whatever the reads; `Eof` marks exactly a non-empty
+    /// unterminated tail, and a `Terminator` is empty and always follows a `Cut`.
+    #[test]
+    fn marked_records_join_back_into_the_lines(input in splitter_input(),
+                                                max in prop_oneof![1usize..8, 1usize..64],
+                                                cut in any::<prop::sample::Index>()) {
+        use sigshim::output::lines::End;
+        let at = cut.index(input.len() + 1);
+        let mut s = LineSplitter::new(max);
+        let mut recs: Vec<(Vec<u8>, End)> = Vec::new();
+        s.feed_marked(&input[..at], &mut |r, e| recs.push((r.to_vec(), e)));
+        s.feed_marked(&input[at..], &mut |r, e| recs.push((r.to_vec(), e)));
+        s.finish_marked(&mut |r, e| recs.push((r.to_vec(), e)));
+        let mut joined: Vec<Vec<u8>> = Vec::new();
+        let mut open: Option<Vec<u8>> = None;
+        let mut prev = None;
+        for (r, e) in &recs {
+            if *e == End::Terminator {
+                prop_assert!(r.is_empty(), "a terminator with bytes");
+                prop_assert_eq!(prev, Some(End::Cut), "a terminator after {:?}", prev);
+            }
+            let mut line = open.take().unwrap_or_default();
+            line.extend_from_slice(r);
+            if *e == End::Cut {
+                open = Some(line);
+            } else {
+                joined.push(line);
+            }
+            prev = Some(*e);
+        }
+        prop_assert!(open.is_none(), "the last record was a cut");
+        let lines: Vec<Vec<u8>> = lines_of(&input).into_iter().map(<[u8]>::to_vec).collect();
+        prop_assert_eq!(&joined, &lines);
+        let tail = input.rsplit(|&b| b == b'\n').next().is_some_and(|t| !t.is_empty());
+        let eofs = recs.iter().filter(|(_, e)| *e == End::Eof).count();
+        prop_assert!(eofs <= usize::from(tail), "an Eof without an unterminated tail");
+    }
+
     /// Valid UTF-8 stays valid UTF-8 record by record once a record can hold any character.
     #[test]
     fn line_splitter_keeps_utf8_whole(text in any::<String>(), max in 4usize..40,

@@ -21,7 +21,7 @@ mod support;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use support::*;
 
@@ -29,6 +29,7 @@ const NSPAWN_SH: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/harness/systemd-nspawn.sh"
 );
+const TRIXIE_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/harness/trixie-root.sh");
 const LEGACY_UNIT: &str = include_str!("../systemd/legacy-app.service");
 const TEMPLATE_UNIT: &str = include_str!("../systemd/sigshim@.service");
 
@@ -70,12 +71,27 @@ struct Container {
     name: String,
     /// The host directory bound read-only at [`BIN`].
     release: PathBuf,
+    /// The OS tree under the container's overlay: the host's / when `None`.
+    root: Option<PathBuf>,
 }
 
 impl Container {
     /// Boots a container for test `short` (a few letters: it becomes the hostname). `None`
     /// when not root (skipped loudly; a failure under CI=true).
     fn boot(short: &str) -> Option<Container> {
+        Container::boot_on(short, None)
+    }
+
+    /// Boots systemd 257 from the Debian 13 tree ([`trixie_root`]) for what systemd 252 lacks.
+    fn boot_newer(short: &str) -> Option<Container> {
+        if !require_root(&format!("systemd 257 test ({short})")) {
+            return None;
+        }
+        let root = trixie_root(short)?;
+        Container::boot_on(short, Some(root))
+    }
+
+    fn boot_on(short: &str, root: Option<PathBuf>) -> Option<Container> {
         if !require_root(&format!("systemd test ({short})")) {
             return None;
         }
@@ -83,6 +99,7 @@ impl Container {
             release: release_dir(),
             state: temp_dir(&format!("nspawn-{short}")),
             name: format!("sigshim-{short}-{}", std::process::id()),
+            root,
         };
         let t0 = Instant::now();
         let out = c.script(&["start"], None);
@@ -114,6 +131,9 @@ impl Container {
                 "SIGSHIM_NSPAWN_BIND_RO",
                 format!("{}:{BIN}", self.release.display()),
             );
+        if let Some(root) = &self.root {
+            cmd.env("SIGSHIM_NSPAWN_ROOT", root);
+        }
         cmd
     }
 
@@ -370,6 +390,33 @@ impl Drop for Container {
             eprintln!("container state kept in {}", self.state.display());
         } else {
             let _ = std::fs::remove_dir_all(&self.state);
+        }
+    }
+}
+
+/// The Debian 13 tree (systemd 257) that tests/harness/trixie-root.sh builds once and caches
+/// (.ci/run builds it before the tests). `None` when it cannot be had: skipped loudly, a
+/// failure under CI=true.
+fn trixie_root(short: &str) -> Option<PathBuf> {
+    let out = Command::new("bash")
+        .arg(TRIXIE_SH)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {TRIXIE_SH}: {e}"));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    match printed.lines().last() {
+        Some(dir) if out.status.success() => Some(PathBuf::from(dir.trim())),
+        _ => {
+            let why = format!(
+                "systemd 257 test ({short}): {TRIXIE_SH} could not provide the Debian 13 tree ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!("{why}");
+            }
+            eprintln!("SKIPPED: {why}");
+            None
         }
     }
 }
@@ -662,11 +709,13 @@ fn stop_runs_the_apps_cleanup_and_ends_clean() {
 // ---------------------------------------------------------------------------------------------
 // d. Journal identity
 
-/// The app's lines are in the journal under the app's identifier with the app's PID
-/// (SYSLOG_PID; `_PID` is sigshim's, which sent them), stdout at priority 6 and stderr at 3,
-/// attributed to the unit; none came through the stdout stream (sigshim did not fall back to
-/// its stderr). sigshim's own account of the stop (the unit passes -v) is there under
-/// `sigshim` with sigshim's PID.
+/// The app's lines are in the journal under the app's identifier with the app's PID, both the
+/// one sigshim writes (SYSLOG_PID) and the one journald records (`_PID`, `_COMM`, `_EXE`:
+/// sigshim, root here, sends them with the app's credentials), so `journalctl _COMM=...` and
+/// `journalctl /path/to/app` find them; stdout at priority 6 and stderr at 3, attributed to
+/// the unit; none came through the stdout stream (sigshim did not fall back to its stderr).
+/// sigshim's own account of the stop (the unit passes -v) is there under `sigshim` with
+/// sigshim's PID.
 #[test]
 fn journal_has_the_apps_lines_under_its_identity() {
     let Some(c) = Container::boot("journal") else {
@@ -684,9 +733,29 @@ fn journal_has_the_apps_lines_under_its_identity() {
     for (e, prio) in [(&ready, 6), (&stderr, 3)] {
         assert_eq!(num(e, "PRIORITY"), prio, "{e:?}");
         assert_eq!(num(e, "SYSLOG_PID"), pid, "{e:?}");
-        assert_eq!(num(e, "_PID"), main, "{e:?}");
+        assert_eq!(num(e, "_PID"), pid, "{e:?}");
         assert_eq!(text(e, "_SYSTEMD_UNIT"), unit, "{e:?}");
     }
+    // The app is the script, then the probe it exec'd, under one PID; journald names it by
+    // either (it keeps what it read about a PID for a second, so the name can lag the exec).
+    for e in [&ready, &stderr] {
+        let comm = text(e, "_COMM");
+        assert!(
+            comm == "legacy-app" || comm == "sigshim-probe",
+            "_COMM={comm}: not the app's name\n{e:?}"
+        );
+    }
+    let by_pid = c.exec(&[
+        "journalctl",
+        &format!("_PID={pid}"),
+        "-o",
+        "cat",
+        "--no-pager",
+    ]);
+    assert!(
+        by_pid.lines().any(|l| l.starts_with("ready pid=")),
+        "journalctl _PID={pid} does not find the app's lines:\n{by_pid}"
+    );
     let journal = c.journal(unit);
     for e in journal
         .iter()
@@ -853,4 +922,663 @@ fn extend_timeout_lets_sigshims_deadline_decide() {
     let (main, pids) = start_hang(&c);
     let took = c.stop(unit);
     assert_killed_by_deadline(&c, unit, main, &pids, took);
+}
+
+// ---------------------------------------------------------------------------------------------
+// g. What systemd hands the service reaches the app (issue 10)
+
+/// The children of `pid` inside the container.
+fn children(c: &Container, pid: i32) -> Vec<i32> {
+    c.sh(&format!("cat /proc/{pid}/task/{pid}/children"))
+        .split_whitespace()
+        .map(|p| p.parse().expect("a PID"))
+        .collect()
+}
+
+/// The one child of the unit's main PID (sigshim): the app.
+fn the_app(c: &Container, unit: &str) -> i32 {
+    let main = c.main_pid(unit);
+    c.until("sigshim's child", unit, TIMEOUT, || {
+        match children(c, main).as_slice() {
+            [app] => Some(*app),
+            _ => None,
+        }
+    })
+}
+
+/// `NAME=value` of process `pid`'s environment inside the container.
+fn environ(c: &Container, pid: i32) -> BTreeMap<String, String> {
+    c.sh(&format!("tr '\\0' '\\n' < /proc/{pid}/environ"))
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// How many descriptors process `pid` has open.
+fn fd_count(c: &Container, pid: i32) -> usize {
+    c.sh(&format!("ls /proc/{pid}/fd | wc -l"))
+        .trim()
+        .parse()
+        .expect("a count")
+}
+
+/// An echo server behind a socket unit: the strict side of the proxy test (it checks
+/// LISTEN_PID itself, and is not under sigshim).
+const ECHO_BACKEND: &str = r#"#!/usr/bin/python3
+import os, socket
+assert int(os.environ["LISTEN_PID"]) == os.getpid() and os.environ["LISTEN_FDS"] == "1"
+server = socket.socket(fileno=3)
+while True:
+    conn, _ = server.accept()
+    conn.sendall(b"echo " + conn.recv(4096))
+    conn.close()
+"#;
+
+/// Installs the echo backend (socket-activated, /run/echo.sock, reachable by any user) and a
+/// proxy in front of it, `UNIT.socket` on /run/UNIT.sock activating `UNIT.service`:
+/// systemd-socket-proxyd under sigshim with `opts`. The proxy uses libsystemd's
+/// sd_listen_fds(3), which takes the socket only if LISTEN_PID is its own PID; without the
+/// rewrite it says "Didn't get any sockets passed in" and exits.
+fn install_proxy(c: &Container, unit: &str, opts: &str) {
+    c.sh(&format!("ln -sf {BIN}/sigshim /usr/bin/sigshim"));
+    c.write("/usr/local/bin/echo-backend", ECHO_BACKEND, "755");
+    c.write(
+        "/etc/systemd/system/echo-backend.socket",
+        "[Socket]\nListenStream=/run/echo.sock\nSocketMode=0666\n",
+        "644",
+    );
+    c.write(
+        "/etc/systemd/system/echo-backend.service",
+        "[Service]\nExecStart=/usr/local/bin/echo-backend\n",
+        "644",
+    );
+    c.write(
+        &format!("/etc/systemd/system/{unit}.socket"),
+        &format!("[Socket]\nListenStream=/run/{unit}.sock\n"),
+        "644",
+    );
+    let proxyd = c.sh("ls /usr/lib/systemd/systemd-socket-proxyd /lib/systemd/systemd-socket-proxyd 2>/dev/null | head -n1");
+    c.write(
+        &format!("/etc/systemd/system/{unit}.service"),
+        &format!(
+            "[Service]\nExecStart=/usr/bin/sigshim --log journald {opts} -- {} /run/echo.sock\n",
+            proxyd.trim()
+        ),
+        "644",
+    );
+    c.exec(&["systemctl", "daemon-reload"]);
+    c.exec(&["systemctl", "start", "echo-backend.socket"]);
+    c.exec(&["systemctl", "start", &format!("{unit}.socket")]);
+}
+
+/// A client's exchange through `/run/UNIT.sock`.
+fn ask(c: &Container, unit: &str, what: &str) -> String {
+    c.exec(&[
+        "timeout",
+        "10",
+        "python3",
+        "-c",
+        &format!(
+            "import socket; s = socket.socket(socket.AF_UNIX); s.connect('/run/{unit}.sock'); \
+             s.sendall(b'{what}'); print(s.recv(4096).decode())"
+        ),
+    ])
+    .trim()
+    .to_string()
+}
+
+/// Checks a socket-activated proxy under sigshim: answers come back, its environment names
+/// the app (LISTEN_PID is the app's PID, LISTEN_FDS=1), fd 3 is the socket in the app and is
+/// still open in sigshim. Returns the app's PID.
+fn check_proxy(c: &Container, unit: &str) -> i32 {
+    let service = format!("{unit}.service");
+    assert_eq!(
+        ask(c, unit, "hello"),
+        "echo hello",
+        "{}",
+        c.describe(&service)
+    );
+    assert_eq!(ask(c, unit, "again"), "echo again");
+    let main = c.main_pid(&service);
+    let app = the_app(c, &service);
+    assert_eq!(
+        c.sh(&format!("cat /proc/{app}/comm")).trim(),
+        "systemd-socket-",
+        "sigshim's child is not the proxy"
+    );
+    let env = environ(c, app);
+    assert_eq!(env.get("LISTEN_PID"), Some(&app.to_string()), "{env:?}");
+    assert_eq!(env.get("LISTEN_FDS").map(String::as_str), Some("1"));
+    assert!(!env.contains_key("LISTEN_PIDFDID"), "{env:?}");
+    // sigshim's own environment still says what systemd said: its PID.
+    assert_eq!(environ(c, main).get("LISTEN_PID"), Some(&main.to_string()));
+    for pid in [app, main] {
+        let fd3 = c.sh(&format!("readlink /proc/{pid}/fd/3"));
+        assert!(fd3.starts_with("socket:"), "fd 3 of {pid} is {fd3}");
+    }
+    app
+}
+
+/// A `.socket` unit activates a sigshim-wrapped systemd-socket-proxyd (libsystemd's strict
+/// sd_listen_fds: LISTEN_PID must be its own PID) and a client gets its answers through it.
+#[test]
+fn socket_activation_reaches_a_strict_app() {
+    let Some(c) = Container::boot("listen") else {
+        return;
+    };
+    install_proxy(&c, "proxy", "");
+    check_proxy(&c, "proxy");
+}
+
+/// The same with `--user nobody`: the app runs as nobody, the inherited socket still works.
+#[test]
+fn socket_activation_reaches_a_strict_app_as_another_user() {
+    let Some(c) = Container::boot("listen-user") else {
+        return;
+    };
+    install_proxy(&c, "proxyuser", "--user nobody");
+    let app = check_proxy(&c, "proxyuser");
+    let uid = c.sh(&format!("awk '/^Uid:/ {{ print $2 }}' /proc/{app}/status"));
+    assert_eq!(uid.trim(), "65534", "the proxy does not run as nobody");
+}
+
+/// An app that treats the watchdog as libsystemd's sd_watchdog_enabled(3) does (enabled only
+/// if WATCHDOG_PID is its own PID) and pings with WATCHDOG=1 every half period; a line per
+/// ping. Without a notify socket it cannot ping at all and says so.
+const WATCHDOG_APP: &str = r#"#!/usr/bin/python3
+import os, socket, time
+def notify(msg):
+    addr = os.environ.get("NOTIFY_SOCKET")
+    if not addr:
+        return False
+    if addr.startswith("@"):
+        addr = "\0" + addr[1:]
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.sendto(msg.encode(), addr)
+    s.close()
+    return True
+usec = int(os.environ.get("WATCHDOG_USEC", "0"))
+pid = os.environ.get("WATCHDOG_PID")
+enabled = usec > 0 and (pid is None or int(pid) == os.getpid())
+print(f"watchdog enabled={enabled} socket={'NOTIFY_SOCKET' in os.environ}", flush=True)
+notify("READY=1")
+n = 0
+while True:
+    time.sleep(usec / 2e6 if enabled else 1)
+    if enabled and notify("WATCHDOG=1"):
+        n += 1
+        print(f"ping {n}", flush=True)
+"#;
+
+fn install_watchdog(c: &Container, unit: &str, ready: &str) {
+    c.sh(&format!("ln -sf {BIN}/sigshim /usr/bin/sigshim"));
+    c.write("/usr/local/bin/wd-app", WATCHDOG_APP, "755");
+    c.write(
+        &format!("/etc/systemd/system/{unit}"),
+        &format!(
+            "[Service]\nType=notify\nWatchdogSec=2s\n\
+             ExecStart=/usr/bin/sigshim --ready {ready} --log journald -- /usr/local/bin/wd-app\n"
+        ),
+        "644",
+    );
+    c.exec(&["systemctl", "daemon-reload"]);
+}
+
+/// `WatchdogSec=2s` with `--ready notify`: the app finds WATCHDOG_PID naming itself, pings
+/// through sigshim's relay, and the unit stays active, same main PID, for seven pings (3.5
+/// watchdog periods) without a watchdog timeout.
+#[test]
+fn watchdog_is_fed_through_the_relay() {
+    let Some(c) = Container::boot("watchdog") else {
+        return;
+    };
+    let unit = "wd.service";
+    install_watchdog(&c, unit, "notify");
+    c.start(unit);
+    let main = c.main_pid(unit);
+    let first = c.app_line(unit, "wd-app", "watchdog ");
+    assert_eq!(
+        text(&first, "MESSAGE"),
+        "watchdog enabled=True socket=True",
+        "the app does not see a watchdog meant for it"
+    );
+    c.until("the app's 7th ping", unit, Duration::from_secs(30), || {
+        c.journal(unit)
+            .iter()
+            .any(|e| text(e, "MESSAGE") == "ping 7")
+            .then_some(())
+    });
+    let state = c.show(unit, &["ActiveState", "MainPID", "Result"]);
+    assert_eq!(state["ActiveState"], "active", "{}", c.describe(unit));
+    assert_eq!(state["MainPID"], main.to_string());
+    assert_eq!(state["Result"], "success");
+    let journal = c.journal(unit);
+    let timeouts: Vec<String> = from_systemd(&journal, "atchdog")
+        .map(|e| text(e, "MESSAGE"))
+        .collect();
+    assert!(
+        timeouts.is_empty(),
+        "systemd's watchdog fired: {timeouts:?}"
+    );
+}
+
+/// `WatchdogSec=` without `--ready notify`: the app has no notify socket, so nothing can feed
+/// the watchdog. sigshim says so at start, naming the fix; and it is right: systemd kills the
+/// service when the period ends.
+#[test]
+fn watchdog_without_notify_mode_is_warned_about() {
+    let Some(c) = Container::boot("watchdog-warn") else {
+        return;
+    };
+    let unit = "wdwarn.service";
+    install_watchdog(&c, unit, "spawn");
+    c.start(unit);
+    let warning = c.journal_entry(unit, "sigshim's watchdog warning", |e| {
+        text(e, "SYSLOG_IDENTIFIER") == "sigshim" && text(e, "MESSAGE").contains("watchdog")
+    });
+    let msg = text(&warning, "MESSAGE");
+    assert!(
+        msg.contains("WatchdogSec=2s") && msg.contains("--ready notify"),
+        "{msg}"
+    );
+    assert_eq!(num(&warning, "PRIORITY"), 4, "a warning");
+    c.until("systemd's watchdog kill", unit, TIMEOUT, || {
+        (c.prop(unit, "Result") == "watchdog").then_some(())
+    });
+}
+
+/// A shell app that announces itself with the real systemd-notify (252: READY=1, then a
+/// barrier: a pipe it waits on until the receiver closes it, 5 s at most, then exit 1), then,
+/// once the test opens the gate, calls it 100 times more and sends 100 descriptors to the fd
+/// store and 100 with plain messages (fd-sender).
+const NOTIFY_APP: &str = r#"#!/bin/sh
+t0=$(date +%s%N)
+systemd-notify --ready --status="ready by systemd-notify"
+rc=$?
+echo "notify rc=$rc ms=$(( ($(date +%s%N) - t0) / 1000000 ))"
+read _ < /run/notify.gate
+fail=0
+i=0
+while [ $i -lt 100 ]; do
+    i=$((i + 1))
+    systemd-notify --status="call $i" || fail=$((fail + 1))
+done
+echo "status calls done failed=$fail"
+python3 /usr/local/bin/fd-sender 100
+exec sleep infinity
+"#;
+
+const FD_SENDER: &str = r#"#!/usr/bin/python3
+import os, socket, sys
+n = int(sys.argv[1])
+addr = os.environ["NOTIFY_SOCKET"]
+if addr.startswith("@"):
+    addr = "\0" + addr[1:]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.connect(addr)
+for i in range(n):
+    r, w = os.pipe()
+    socket.send_fds(s, [f"FDSTORE=1\nFDNAME=p{i}\nFDPOLL=0".encode()], [r])
+    socket.send_fds(s, [b"STATUS=a message with a descriptor"], [w])
+    os.close(r)
+    os.close(w)
+s.send(b"STATUS=fd-sender done")
+print(f"fd-sender sent {n}", flush=True)
+"#;
+
+/// `systemd-notify --ready` (and `--status`) from the app under `--ready notify`: it returns
+/// 0 at once (sigshim passes its barrier on to systemd, which closes it), the unit is active;
+/// 100 more calls and 200 messages carrying descriptors later, sigshim holds exactly as many
+/// descriptors as before, and the 100 meant for the fd store are in systemd's fd store.
+#[test]
+fn systemd_notify_from_the_app_returns_at_once_and_leaks_nothing() {
+    let Some(c) = Container::boot("sd-notify") else {
+        return;
+    };
+    let unit = "notify-app.service";
+    c.sh(&format!("ln -sf {BIN}/sigshim /usr/bin/sigshim"));
+    c.write("/usr/local/bin/notify-app", NOTIFY_APP, "755");
+    c.write("/usr/local/bin/fd-sender", FD_SENDER, "755");
+    c.write(
+        &format!("/etc/systemd/system/{unit}"),
+        "[Service]\nType=notify\nFileDescriptorStoreMax=128\n\
+         ExecStart=/usr/bin/sigshim --ready notify --log journald -- /usr/local/bin/notify-app\n",
+        "644",
+    );
+    c.exec(&["systemctl", "daemon-reload"]);
+    c.sh("rm -f /run/notify.gate && mkfifo /run/notify.gate");
+    c.start(unit);
+    let line = text(&c.app_line(unit, "notify-app", "notify rc="), "MESSAGE");
+    eprintln!("systemd-notify --ready under sigshim: {line}");
+    assert_eq!(field(&line, "rc"), 0, "{line}\n{}", c.describe(unit));
+    assert!(
+        field(&line, "ms") < 2000,
+        "systemd-notify --ready waited for its barrier: {line}"
+    );
+    let state = c.show(unit, &["ActiveState", "StatusText"]);
+    assert_eq!(state["ActiveState"], "active", "{}", c.describe(unit));
+    assert_eq!(state["StatusText"], "ready by systemd-notify");
+    let main = c.main_pid(unit);
+    let before = fd_count(&c, main);
+    c.sh("timeout 15 sh -c 'echo go > /run/notify.gate'");
+    let done = text(
+        &c.app_line(unit, "notify-app", "status calls done"),
+        "MESSAGE",
+    );
+    assert_eq!(field(&done, "failed"), 0, "{done}");
+    c.app_line(unit, "notify-app", "fd-sender sent 100");
+    c.until("the last status", unit, TIMEOUT, || {
+        (c.prop(unit, "StatusText") == "fd-sender done").then_some(())
+    });
+    let after = fd_count(&c, main);
+    eprintln!(
+        "sigshim's descriptors: {before} before, {after} after 300 messages with descriptors"
+    );
+    assert_eq!(after, before, "sigshim kept descriptors it received");
+    assert_eq!(
+        c.prop(unit, "NFileDescriptorStore"),
+        "100",
+        "{}",
+        c.describe(unit)
+    );
+    let journal = c.journal(unit);
+    let refused: Vec<String> = from_systemd(&journal, "notification message")
+        .map(|e| text(e, "MESSAGE"))
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "systemd refused notifications: {refused:?}"
+    );
+}
+
+/// A Type=notify-reload unit (systemd >= 253: `systemctl reload` sends SIGHUP and waits for
+/// RELOADING=1 with MONOTONIC_USEC, then READY=1), run on systemd 257.
+fn notify_reload_unit(c: &Container, unit: &str, exec: &str) {
+    c.sh(&format!("ln -sf {BIN}/sigshim /usr/bin/sigshim"));
+    c.write(
+        &format!("/etc/systemd/system/{unit}"),
+        &format!("[Service]\nType=notify-reload\nExecStart={exec}\n"),
+        "644",
+    );
+    c.exec(&["systemctl", "daemon-reload"]);
+    c.start(unit);
+}
+
+/// An app that does not speak sd_notify (the legacy probe: ready when it prints `ready`,
+/// reloads on USR2) under Type=notify-reload: sigshim reports each reload itself when it
+/// delivers it, so `systemctl reload` completes, twice, with the same main PID.
+#[test]
+fn notify_reload_completes_for_an_app_that_does_not_speak_notify() {
+    let Some(c) = Container::boot_newer("reload-plain") else {
+        return;
+    };
+    let unit = "plain-reload.service";
+    notify_reload_unit(
+        &c,
+        unit,
+        &format!(
+            "/usr/bin/sigshim --ready log:^ready --rewrite HUP:USR2 --stop-signal INT --log journald -v -- {BIN}/sigshim-probe legacy /run/marker"
+        ),
+    );
+    let main = c.main_pid(unit);
+    for n in 1..=2 {
+        let out = c.try_exec(&["timeout", "20", "systemctl", "reload", unit]);
+        assert!(
+            out.status.success(),
+            "systemctl reload #{n}: {} {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            c.describe(unit)
+        );
+        c.until(&format!("the app's reload #{n}"), unit, TIMEOUT, || {
+            (c.journal(unit)
+                .iter()
+                .filter(|e| text(e, "MESSAGE") == "reload")
+                .count()
+                >= n)
+                .then_some(())
+        });
+    }
+    let state = c.show(
+        unit,
+        &["ActiveState", "SubState", "MainPID", "ReloadResult"],
+    );
+    assert_eq!(state["ActiveState"], "active", "{}", c.describe(unit));
+    assert_eq!(state["SubState"], "running");
+    assert_eq!(state["MainPID"], main.to_string());
+    assert_eq!(state["ReloadResult"], "success");
+    c.stop(unit);
+    assert_eq!(c.sh("cat /run/marker"), "clean\n", "{}", c.describe(unit));
+}
+
+/// An app that reports its own reload: on SIGHUP it sends RELOADING=1 with MONOTONIC_USEC,
+/// then waits for the test's gate before READY=1.
+const RELOAD_APP: &str = r#"#!/usr/bin/python3
+import os, signal, socket, time
+def notify(msg):
+    addr = os.environ["NOTIFY_SOCKET"]
+    if addr.startswith("@"):
+        addr = "\0" + addr[1:]
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.sendto(msg.encode(), addr)
+    s.close()
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+notify("READY=1\nSTATUS=serving")
+print("ready", flush=True)
+n = 0
+while True:
+    signal.sigwait({signal.SIGHUP})
+    n += 1
+    usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+    notify(f"RELOADING=1\nMONOTONIC_USEC={usec}\nSTATUS=reloading")
+    print(f"reloading {n}", flush=True)
+    with open("/run/reload.gate") as gate:
+        gate.readline()
+    notify("READY=1\nSTATUS=serving")
+    print(f"reloaded {n}", flush=True)
+"#;
+
+/// An app that speaks sd_notify under Type=notify-reload and `--ready notify`: its own
+/// RELOADING=1 and MONOTONIC_USEC= are relayed, and so is the READY=1 that ends the reload
+/// (before, sigshim swallowed it as a second readiness). `systemctl reload` waits for the app
+/// (it has not returned while the app holds its READY=1 back) and completes once it is sent.
+#[test]
+fn notify_reload_completes_for_an_app_that_reports_it() {
+    let Some(c) = Container::boot_newer("reload-notify") else {
+        return;
+    };
+    let unit = "notify-reload.service";
+    c.write("/usr/local/bin/reload-app", RELOAD_APP, "755");
+    c.sh("rm -f /run/reload.gate && mkfifo /run/reload.gate");
+    notify_reload_unit(
+        &c,
+        unit,
+        "/usr/bin/sigshim --ready notify --log journald -- /usr/local/bin/reload-app",
+    );
+    let main = c.main_pid(unit);
+    let mut reload = c.spawn_systemctl(&["reload", unit]);
+    c.app_line(unit, "reload-app", "reloading 1");
+    let state = c.show(unit, &["ActiveState", "SubState", "StatusText"]);
+    assert_eq!(
+        (state["ActiveState"].as_str(), state["SubState"].as_str()),
+        ("reloading", "reload-notify"),
+        "systemd did not take the app's RELOADING=1\n{}",
+        c.describe(unit)
+    );
+    assert_eq!(state["StatusText"], "reloading");
+    assert!(
+        reload.child.try_wait().expect("try_wait").is_none(),
+        "systemctl reload returned before the app said READY=1\n{}",
+        c.describe(unit)
+    );
+    c.sh("timeout 15 sh -c 'echo go > /run/reload.gate'");
+    let st = reload.wait_for(TIMEOUT);
+    assert!(
+        st.success(),
+        "systemctl reload: {st}\n{}\n{}",
+        reload.stderr(),
+        c.describe(unit)
+    );
+    c.app_line(unit, "reload-app", "reloaded 1");
+    let state = c.show(unit, &["ActiveState", "SubState", "MainPID", "StatusText"]);
+    assert_eq!(state["ActiveState"], "active", "{}", c.describe(unit));
+    assert_eq!(state["SubState"], "running");
+    assert_eq!(state["MainPID"], main.to_string());
+    assert_eq!(state["StatusText"], "serving");
+}
+
+/// Lines journald would show as a blob or cut without a trace: a line with NUL bytes, and
+/// one longer than --max-line (16 here). The shell does not exec anything, so its name stays
+/// the writer's name (`_COMM=lines-app`).
+const LINES_APP: &str = r#"#!/bin/sh
+printf 'one\0two\0three\n'
+printf '0123456789abcdefXYZ\n'
+echo "ready"
+sleep infinity
+"#;
+
+/// The app's records are found by its own name (`journalctl _COMM=lines-app`); a NUL-holding
+/// line is three readable records (journalctl shows text, not `[blob data]`), a line over
+/// --max-line two, each marked (SIGSHIM_STREAM, SIGSHIM_LINE_BREAK) so they join back into
+/// the lines the app wrote.
+#[test]
+fn split_and_nul_lines_stay_readable_and_joinable() {
+    let Some(c) = Container::boot("lines") else {
+        return;
+    };
+    let unit = "lines-app.service";
+    c.sh(&format!("ln -sf {BIN}/sigshim /usr/bin/sigshim"));
+    c.write("/usr/local/bin/lines-app", LINES_APP, "755");
+    c.write(
+        &format!("/etc/systemd/system/{unit}"),
+        "[Service]\nType=notify\nExecStart=/usr/bin/sigshim --ready log:^ready --max-line 16 --log journald -- /usr/local/bin/lines-app\n",
+        "644",
+    );
+    c.exec(&["systemctl", "daemon-reload"]);
+    c.start(unit);
+    let app = the_app(&c, unit);
+    let records: Vec<Entry> = c.until("the app's records by _COMM", unit, TIMEOUT, || {
+        let r: Vec<Entry> = c
+            .exec(&[
+                "journalctl",
+                "_COMM=lines-app",
+                "-o",
+                "json",
+                "--all",
+                "--no-pager",
+            ])
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str(l).expect("JSON"))
+            .collect();
+        (r.len() >= 6).then_some(r)
+    });
+    let got: Vec<(String, String, String)> = records
+        .iter()
+        .map(|e| {
+            assert!(
+                matches!(e.get("MESSAGE"), Some(Value::String(_))),
+                "a blob: {e:?}"
+            );
+            assert_eq!(num(e, "_PID"), app as i64, "{e:?}");
+            // The writer's executable: the script's interpreter (`journalctl /usr/bin/dash`).
+            assert_eq!(text(e, "_EXE"), "/usr/bin/dash", "{e:?}");
+            assert_eq!(text(e, "_SYSTEMD_UNIT"), unit);
+            (
+                text(e, "MESSAGE"),
+                text(e, "SIGSHIM_STREAM"),
+                text(e, "SIGSHIM_LINE_BREAK"),
+            )
+        })
+        .collect();
+    let want = |m: &str, s: &str, b: &str| (m.to_string(), s.to_string(), b.to_string());
+    assert_eq!(
+        got,
+        [
+            want("one", "stdout", "nul"),
+            want("two", "stdout", "nul"),
+            want("three", "stdout", ""),
+            want("0123456789abcdef", "stdout", "line-max"),
+            want("XYZ", "stdout", ""),
+            want("ready", "", ""),
+        ]
+    );
+    let shown = c.exec(&[
+        "journalctl",
+        "-u",
+        unit,
+        "-t",
+        "lines-app",
+        "-o",
+        "cat",
+        "--no-pager",
+    ]);
+    assert_eq!(
+        shown.lines().collect::<Vec<_>>(),
+        ["one", "two", "three", "0123456789abcdef", "XYZ", "ready"],
+        "what journalctl shows"
+    );
+}
+
+/// `--log auto` under systemd: stdout is the unit's journal stream (the default), so sigshim
+/// captures, and says why with -v; with StandardOutput=file:, the file is the app's and gets
+/// its lines, and nothing of the app's reaches the journal.
+#[test]
+fn log_auto_captures_the_journal_stream_and_leaves_a_file_alone() {
+    let Some(c) = Container::boot("log-auto") else {
+        return;
+    };
+    c.sh(&format!("ln -sf {BIN}/sigshim /usr/bin/sigshim"));
+    let exec = format!(
+        "ExecStart=/usr/bin/sigshim -v --ready log:^ready -- {BIN}/sigshim-probe legacy /run/m\n"
+    );
+    c.write(
+        "/etc/systemd/system/auto-journal.service",
+        &format!("[Service]\nType=notify\n{exec}"),
+        "644",
+    );
+    c.write(
+        "/etc/systemd/system/auto-file.service",
+        &format!("[Service]\nType=notify\nStandardOutput=file:/run/auto.out\n{exec}"),
+        "644",
+    );
+    c.exec(&["systemctl", "daemon-reload"]);
+
+    let unit = "auto-journal.service";
+    c.start(unit);
+    let ready = c.app_line(unit, "sigshim-probe", "ready pid=");
+    assert_eq!(
+        text(&ready, "_TRANSPORT"),
+        "journal",
+        "not through the native protocol"
+    );
+    let why = c.journal_entry(unit, "sigshim's --log auto reason", |e| {
+        text(e, "MESSAGE").starts_with("--log auto: ")
+    });
+    assert_eq!(
+        text(&why, "MESSAGE"),
+        "--log auto: stdout is systemd's journal stream for this service, stderr is systemd's journal stream for this service: sending the app's lines to /run/systemd/journal/socket"
+    );
+
+    let unit = "auto-file.service";
+    c.start(unit);
+    let out = c.until("the app's ready line in the file", unit, TIMEOUT, || {
+        let f = c.sh("cat /run/auto.out 2>/dev/null || true");
+        f.contains("ready pid=").then_some(f)
+    });
+    assert!(
+        out.contains("--log auto: stdout is a file, stderr is a file: the app writes there itself: not capturing"),
+        "{out}"
+    );
+    let captured: Vec<String> = c
+        .journal(unit)
+        .iter()
+        .filter(|e| text(e, "SYSLOG_IDENTIFIER") == "sigshim-probe")
+        .map(|e| text(e, "MESSAGE"))
+        .collect();
+    assert!(
+        captured.is_empty(),
+        "auto captured what a file should get: {captured:?}"
+    );
 }

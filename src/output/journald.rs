@@ -58,13 +58,46 @@ pub fn encode_entry(
     priority: u8,
     message: &[u8],
 ) -> std::ops::Range<usize> {
-    // One reservation for the whole entry: header + "PRIORITY=N\n" + "MESSAGE\n" + u64 + message +
-    // "\n" at most.
-    out.reserve(header.bytes.len() + 11 + 8 + 8 + message.len() + 1);
+    encode_marked(out, header, priority, None, message)
+}
+
+/// How a record relates to the app's line, for a reader that puts split lines back together:
+/// journald's own stdout path marks a cut with the trusted field `_LINE_BREAK=`, which a
+/// client may not send, so sigshim uses its own names. Every record of a split line carries
+/// `SIGSHIM_STREAM=stdout|stderr`; every one but the last carries `SIGSHIM_LINE_BREAK=`:
+/// `line-max` (the line goes on in the next record of the same stream, joined as is) or `nul`
+/// (the line held a NUL byte there: joined with one). A whole line carries neither, except
+/// `SIGSHIM_LINE_BREAK=eof` on a last line the app ended without a newline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mark {
+    pub stream: &'static [u8],
+    pub split: bool,
+    pub line_break: Option<&'static [u8]>,
+}
+
+/// [`encode_entry`] with a [`Mark`]: its fields go between `PRIORITY` and `MESSAGE`.
+pub fn encode_marked(
+    out: &mut Vec<u8>,
+    header: &JournalHeader,
+    priority: u8,
+    mark: Option<Mark>,
+    message: &[u8],
+) -> std::ops::Range<usize> {
+    // One reservation for the whole entry: header + "PRIORITY=N\n" + marks + "MESSAGE\n" +
+    // u64 + message + "\n" at most.
+    out.reserve(header.bytes.len() + 11 + 64 + 8 + 8 + message.len() + 1);
     out.extend_from_slice(&header.bytes);
     out.extend_from_slice(b"PRIORITY=");
     out.push(b'0' + priority.min(7));
     out.push(b'\n');
+    if let Some(m) = mark {
+        if m.split {
+            encode_field(out, "SIGSHIM_STREAM", m.stream);
+        }
+        if let Some(b) = m.line_break {
+            encode_field(out, "SIGSHIM_LINE_BREAK", b);
+        }
+    }
     encode_field(out, "MESSAGE", message);
     // Both forms end with the value itself and one '\n'.
     let end = out.len() - 1;
@@ -167,6 +200,33 @@ mod tests {
             b"SYSLOG_IDENTIFIER=graceful\nSYSLOG_PID=4242\nSYSLOG_FACILITY=3\n\
               PRIORITY=6\nMESSAGE=hello\n"
         );
+    }
+
+    #[test]
+    fn marks_sit_between_priority_and_message() {
+        let h = JournalHeader::new(b"app", 7, 3);
+        let mut out = Vec::new();
+        let mark = Mark {
+            stream: b"stderr",
+            split: true,
+            line_break: Some(b"line-max"),
+        };
+        encode_marked(&mut out, &h, 3, Some(mark), b"part");
+        assert_eq!(
+            out,
+            b"SYSLOG_IDENTIFIER=app\nSYSLOG_PID=7\nSYSLOG_FACILITY=3\nPRIORITY=3\n\
+              SIGSHIM_STREAM=stderr\nSIGSHIM_LINE_BREAK=line-max\nMESSAGE=part\n"
+        );
+        out.clear();
+        let eof = Mark {
+            stream: b"stdout",
+            split: false,
+            line_break: Some(b"eof"),
+        };
+        encode_marked(&mut out, &h, 6, Some(eof), b"last");
+        let f = decode(&out).unwrap();
+        assert_eq!(field(&f, "SIGSHIM_LINE_BREAK"), [b"eof"]);
+        assert!(field(&f, "SIGSHIM_STREAM").is_empty());
     }
 
     #[test]

@@ -58,7 +58,29 @@ impl LineSplitter {
     }
 
     /// Feeds bytes read from the pipe; calls `emit` for each complete record, in order.
-    pub fn feed(&mut self, mut data: &[u8], emit: &mut dyn FnMut(&[u8])) {
+    pub fn feed(&mut self, data: &[u8], emit: &mut dyn FnMut(&[u8])) {
+        self.feed_marked(data, &mut |r, end| {
+            if end != End::Terminator {
+                emit(r)
+            }
+        });
+    }
+
+    /// At EOF: emits the pending partial line (if non-empty) and resets, so the splitter can be
+    /// reused for another stream.
+    pub fn finish(&mut self, emit: &mut dyn FnMut(&[u8])) {
+        self.finish_marked(&mut |r, end| {
+            if end != End::Terminator {
+                emit(r)
+            }
+        });
+    }
+
+    /// [`feed`](Self::feed), saying how each record ends: the records of one line cut at `max`
+    /// are `Cut` but the last, which is `Newline`. A line that ended exactly at a cut (its `\n`
+    /// came right after a chunk had gone out as `Cut`) gets an empty `Terminator` record, so a
+    /// reader that joins `Cut` records to the next one never joins two lines.
+    pub fn feed_marked(&mut self, mut data: &[u8], emit: &mut dyn FnMut(&[u8], End)) {
         while !data.is_empty() {
             if self.buf.is_empty() {
                 data = self.feed_direct(data, emit);
@@ -68,19 +90,21 @@ impl LineSplitter {
         }
     }
 
-    /// At EOF: emits the pending partial line (if non-empty) and resets, so the splitter can be
-    /// reused for another stream.
-    pub fn finish(&mut self, emit: &mut dyn FnMut(&[u8])) {
+    /// [`finish`](Self::finish); the partial last line is `Eof`, and a line whose last chunk
+    /// went out as `Cut` gets its empty `Terminator`.
+    pub fn finish_marked(&mut self, emit: &mut dyn FnMut(&[u8], End)) {
         if !self.buf.is_empty() {
-            emit(&self.buf);
+            emit(&self.buf, End::Eof);
             self.buf.clear();
+        } else if self.cut_at_boundary {
+            emit(&[], End::Terminator);
         }
         self.cut_at_boundary = false;
     }
 
     /// Nothing is buffered: emit records straight out of `data` (the zero-copy fast path).
     /// Returns the unconsumed rest of `data`.
-    fn feed_direct<'d>(&mut self, data: &'d [u8], emit: &mut dyn FnMut(&[u8])) -> &'d [u8] {
+    fn feed_direct<'d>(&mut self, data: &'d [u8], emit: &mut dyn FnMut(&[u8], End)) -> &'d [u8] {
         // Only a line shorter than `max` goes out whole here; once `max` bytes of a line are known
         // a chunk is cut (below) whether or not '\n' comes next, exactly as when the same bytes
         // trickle in one read at a time, so records never depend on how the pipe was read.
@@ -88,8 +112,9 @@ impl LineSplitter {
         if let Some(nl) = find_newline(window) {
             if nl == 0 && self.cut_at_boundary {
                 // The previous chunk ended exactly where the line did.
+                emit(&[], End::Terminator);
             } else {
-                emit(&data[..nl]);
+                emit(&data[..nl], End::Newline);
             }
             self.cut_at_boundary = false;
             return &data[nl + 1..];
@@ -99,7 +124,7 @@ impl LineSplitter {
             // UTF-8 back-off the next byte is the cut character's lead byte, never '\n', so the
             // flag only matters when the cut was at exactly `max`.
             let n = chunk_len(&data[..self.max]);
-            emit(&data[..n]);
+            emit(&data[..n], End::Cut);
             self.cut_at_boundary = true;
             return &data[n..];
         }
@@ -109,12 +134,12 @@ impl LineSplitter {
 
     /// Part of the line is buffered: append to it until the line ends or the buffer holds `max`
     /// bytes. Returns the unconsumed rest of `data`.
-    fn feed_buffered<'d>(&mut self, data: &'d [u8], emit: &mut dyn FnMut(&[u8])) -> &'d [u8] {
+    fn feed_buffered<'d>(&mut self, data: &'d [u8], emit: &mut dyn FnMut(&[u8], End)) -> &'d [u8] {
         let room = self.max - self.buf.len();
         let window = &data[..data.len().min(room)];
         if let Some(nl) = find_newline(window) {
             self.buf.extend_from_slice(&data[..nl]);
-            emit(&self.buf);
+            emit(&self.buf, End::Newline);
             self.buf.clear();
             self.cut_at_boundary = false;
             return &data[nl + 1..];
@@ -122,7 +147,7 @@ impl LineSplitter {
         if data.len() >= room {
             self.buf.extend_from_slice(&data[..room]);
             let n = chunk_len(&self.buf);
-            emit(&self.buf[..n]);
+            emit(&self.buf[..n], End::Cut);
             // Keep the (at most 3) bytes of a character cut by the boundary for the next chunk.
             self.buf.copy_within(n.., 0);
             self.buf.truncate(self.max - n);
@@ -132,6 +157,19 @@ impl LineSplitter {
         self.buf.extend_from_slice(data);
         &[]
     }
+}
+
+/// How a record ends (the marked API of [`LineSplitter`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// The line's `\n`.
+    Newline,
+    /// Cut at `max`: the line goes on in the next record of the same stream.
+    Cut,
+    /// Empty: the line cut just before ended here (its `\n`, or EOF, came after the cut).
+    Terminator,
+    /// The stream ended without a `\n`.
+    Eof,
 }
 
 fn find_newline(bytes: &[u8]) -> Option<usize> {
@@ -194,6 +232,54 @@ mod tests {
 
     fn recs(v: &[&str]) -> Vec<Vec<u8>> {
         v.iter().map(|s| s.as_bytes().to_vec()).collect()
+    }
+
+    fn marked(max: usize, parts: &[&[u8]]) -> Vec<(String, End)> {
+        let mut s = LineSplitter::new(max);
+        let mut out = Vec::new();
+        for p in parts {
+            s.feed_marked(p, &mut |r, e| {
+                out.push((String::from_utf8_lossy(r).into_owned(), e))
+            });
+        }
+        s.finish_marked(&mut |r, e| out.push((String::from_utf8_lossy(r).into_owned(), e)));
+        out
+    }
+
+    #[test]
+    fn marks_say_how_each_record_ends() {
+        use End::*;
+        let m = |v: &[(&str, End)]| -> Vec<(String, End)> {
+            v.iter().map(|(s, e)| (s.to_string(), *e)).collect()
+        };
+        assert_eq!(
+            marked(4, &[b"abcdefghij\nx\nend"]),
+            m(&[
+                ("abcd", Cut),
+                ("efgh", Cut),
+                ("ij", Newline),
+                ("x", Newline),
+                ("end", Eof)
+            ])
+        );
+        // A last chunk of exactly max bytes at EOF: terminated too.
+        assert_eq!(marked(4, &[b"last"]), m(&[("last", Cut), ("", Terminator)]));
+        // A line of exactly max bytes is cut as soon as max bytes are known, whatever the
+        // reads: then its newline is an empty terminator, never a join of two lines.
+        assert_eq!(
+            marked(4, &[b"abcd\n"]),
+            m(&[("abcd", Cut), ("", Terminator)])
+        );
+        assert_eq!(
+            marked(4, &[b"abcd", b"\nx\n"]),
+            m(&[("abcd", Cut), ("", Terminator), ("x", Newline)])
+        );
+        assert_eq!(
+            marked(4, &[b"ab", b"cd", b"\n"]),
+            m(&[("abcd", Cut), ("", Terminator)])
+        );
+        // The unmarked API keeps its records: no terminator.
+        assert_eq!(split(4, &[b"ab", b"cd", b"\n"]), recs(&["abcd"]));
     }
 
     #[test]

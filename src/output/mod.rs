@@ -118,6 +118,11 @@ struct Stream {
     encoder: Encoder,
     /// Stream 1 (stderr) or 2: where a passthrough copy goes.
     out_fd: RawFd,
+    /// `stdout` or `stderr` (SIGSHIM_STREAM of a split line's records).
+    name: &'static [u8],
+    /// While a line cut at --max-line goes on: its priority (the `<N>` prefix is read at the
+    /// start of a line only, and a continuation keeps the line's priority).
+    cont: Option<u8>,
 }
 
 /// One queued record: `buf[start..end]` is the encoded datagram, `buf[msg..msg_end]` the line
@@ -129,6 +134,8 @@ struct Rec {
     end: usize,
     msg: usize,
     msg_end: usize,
+    /// The generation that wrote it (whose credentials it is sent with).
+    g: u32,
 }
 
 #[derive(Clone)]
@@ -164,6 +171,11 @@ pub struct Output {
     /// sendmmsg's headers and iovecs, allocated once (BATCH each).
     hdrs: Vec<libc::mmsghdr>,
     iovs: Vec<libc::iovec>,
+    /// SCM_CREDENTIALS naming each generation's app, attached to its records while the app is
+    /// there and the kernel lets sigshim speak for it (see `send_as`).
+    creds: Vec<(u32, Vec<u64>)>,
+    /// The kernel refused (no CAP_SYS_ADMIN): sigshim's own credentials from now on.
+    creds_refused: bool,
 }
 
 /// Which of our descriptors a pollfd entry is, so `supervise` can hand results back.
@@ -208,6 +220,24 @@ impl Output {
                 };
                 BATCH
             ],
+            creds: Vec::new(),
+            creds_refused: false,
+        }
+    }
+
+    /// Sends generation `g`'s records as `creds` (its app's PID, uid and gid), so that
+    /// journald records the app as their writer (`_PID`, `_COMM`, `_EXE`, `_UID`,
+    /// `_CMDLINE`) and not sigshim. The kernel allows it to a sender with CAP_SYS_ADMIN (and
+    /// CAP_SETUID/CAP_SETGID for another user's ids), unix(7); without, the first send fails
+    /// with EPERM and sigshim's own credentials go instead, as the kernel fills them in.
+    /// `None` when the app is gone (reaped: its PID may be another process's at any moment).
+    pub fn send_as(&mut self, g: u32, creds: Option<libc::ucred>) {
+        self.creds.retain(|(x, _)| *x != g);
+        if let Some(c) = creds
+            && !self.creds_refused
+            && matches!(self.settings.target, Target::Journald(_))
+        {
+            self.creds.push((g, crate::sys::creds_control(c)));
         }
     }
 
@@ -234,9 +264,12 @@ impl Output {
             Target::Passthrough => Encoder::Passthrough,
         };
         let [out_r, err_r] = pipes.read;
-        for (i, (fd, priority)) in [(out_r, st.stdout_priority), (err_r, st.stderr_priority)]
-            .into_iter()
-            .enumerate()
+        for (i, (fd, priority, name)) in [
+            (out_r, st.stdout_priority, &b"stdout"[..]),
+            (err_r, st.stderr_priority, &b"stderr"[..]),
+        ]
+        .into_iter()
+        .enumerate()
         {
             self.streams.push(Stream {
                 g,
@@ -245,6 +278,8 @@ impl Output {
                 priority,
                 encoder: encoder.clone(),
                 out_fd: i as RawFd + 1,
+                name,
+                cont: None,
             });
         }
         if self.ready_regex.is_some() {
@@ -360,6 +395,11 @@ impl Output {
 
     /// Splits `read_buf[..n]` (or, at EOF, the partial last line) of stream `i` into records
     /// and queues them encoded.
+    ///
+    /// journald gets a split line marked so that it can be put back together (a line cut at
+    /// --max-line, a NUL byte, which journalctl would otherwise show as a blob, as journald's
+    /// own stdout path ends a line at a NUL too; see `journald::Mark`). Syslog has no field for
+    /// it: its records are the chunks, as they were.
     fn frame(&mut self, i: usize, n: Option<usize>) {
         let Output {
             streams,
@@ -373,17 +413,32 @@ impl Output {
             ..
         } = self;
         let level_prefix = settings.level_prefix;
-        let stream = &mut streams[i];
-        let default_priority = stream.priority;
-        let encoder = &stream.encoder;
-        let out_fd = stream.out_fd;
+        let Stream {
+            g,
+            splitter,
+            priority: default_priority,
+            encoder,
+            out_fd,
+            name,
+            cont,
+            ..
+        } = &mut streams[i];
+        let (g, default_priority, out_fd) = (*g, *default_priority, *out_fd);
+        let name: &'static [u8] = name;
+        let encoder = &*encoder;
         let stamp = match encoder {
             Encoder::Syslog(_) => Some(syslog::Stamp::now()),
             Encoder::Journald(_) | Encoder::Passthrough => None,
         };
-        let watched = *watch == Some(stream.g);
-        let g = stream.g;
-        let mut emit = |line: &[u8]| {
+        let watched = *watch == Some(g);
+        let mut emit = |line: &[u8], end: lines::End| {
+            let journald = matches!(encoder, Encoder::Journald(_));
+            if end == lines::End::Terminator && !journald {
+                // Only journald's records say where a line was cut; elsewhere the end of a
+                // cut line is no record.
+                *cont = None;
+                return;
+            }
             if watched
                 && matched.is_none()
                 && let Some(re) = ready_regex
@@ -396,27 +451,58 @@ impl Output {
                 crate::sys::console_line(out_fd, line);
                 return;
             }
-            let (priority, message) = match lines::parse_level_prefix(line) {
-                Some((p, rest)) if level_prefix => (p, rest),
+            let continuing = cont.is_some();
+            let (priority, message) = match (*cont, lines::parse_level_prefix(line)) {
+                (Some(p), _) => (p, line),
+                (None, Some((p, rest))) if level_prefix => (p, rest),
                 _ => (default_priority, line),
             };
-            let start = buf.len();
-            let msg = match (encoder, &stamp) {
-                (Encoder::Journald(h), _) => journald::encode_entry(buf, h, priority, message),
-                (Encoder::Syslog(h), Some(st)) => syslog::encode(buf, h, priority, st, message),
+            *cont = (end == lines::End::Cut).then_some(priority);
+            let mut push = |buf: &mut Vec<u8>, msg: std::ops::Range<usize>, start: usize| {
+                recs.push(Rec {
+                    start,
+                    end: buf.len(),
+                    msg: msg.start,
+                    msg_end: msg.end,
+                    g,
+                });
+            };
+            match (encoder, &stamp) {
+                (Encoder::Journald(h), _) => {
+                    let split = continuing || end == lines::End::Cut || message.contains(&0);
+                    let mut segments = message.split(|&b| b == 0).peekable();
+                    while let Some(seg) = segments.next() {
+                        let line_break: Option<&'static [u8]> = if segments.peek().is_some() {
+                            Some(b"nul")
+                        } else {
+                            match end {
+                                lines::End::Cut => Some(b"line-max"),
+                                lines::End::Eof => Some(b"eof"),
+                                lines::End::Newline | lines::End::Terminator => None,
+                            }
+                        };
+                        let mark = (split || line_break.is_some()).then_some(journald::Mark {
+                            stream: name,
+                            split,
+                            line_break,
+                        });
+                        let start = buf.len();
+                        let msg = journald::encode_marked(buf, h, priority, mark, seg);
+                        push(buf, msg, start);
+                    }
+                }
+                (Encoder::Syslog(h), Some(st)) => {
+                    let start = buf.len();
+                    let msg = syslog::encode(buf, h, priority, st, message);
+                    push(buf, msg, start);
+                }
                 (Encoder::Syslog(_), None) => unreachable!("a stamp is taken for syslog"),
                 (Encoder::Passthrough, _) => unreachable!("passthrough lines are written above"),
-            };
-            recs.push(Rec {
-                start,
-                end: buf.len(),
-                msg: msg.start,
-                msg_end: msg.end,
-            });
+            }
         };
         match n {
-            Some(n) => stream.splitter.feed(&read_buf[..n], &mut emit),
-            None => stream.splitter.finish(&mut emit),
+            Some(n) => splitter.feed_marked(&read_buf[..n], &mut emit),
+            None => splitter.finish_marked(&mut emit),
         }
     }
 
@@ -472,6 +558,14 @@ impl Output {
                 };
                 self.hdrs[k].msg_hdr.msg_iov = &mut self.iovs[k];
                 self.hdrs[k].msg_hdr.msg_iovlen = 1;
+                // The kernel only reads the control data of a send: one copy per generation
+                // serves all its records.
+                let (control, len) = match self.creds.iter_mut().find(|(x, _)| *x == r.g) {
+                    Some((_, c)) => (c.as_mut_ptr().cast(), c.len() * 8),
+                    None => (std::ptr::null_mut(), 0),
+                };
+                self.hdrs[k].msg_hdr.msg_control = control;
+                self.hdrs[k].msg_hdr.msg_controllen = len as _;
             }
             // The raw system call: musl's sendmmsg() is a loop of sendmsg() on 64-bit, which
             // would undo the batching in the static build.
@@ -501,6 +595,20 @@ impl Output {
                     if !self.send_oversized() {
                         break;
                     }
+                }
+                // Not allowed to speak for the app (no CAP_SYS_ADMIN): sigshim's own
+                // credentials from now on. The app gone (ESRCH): its records go as sigshim's.
+                Some(libc::EPERM) if !self.creds.is_empty() => {
+                    info!(
+                        "cannot send the app's records with its credentials ({}): journald records sigshim as their writer",
+                        crate::sys::os_error(&err)
+                    );
+                    self.creds.clear();
+                    self.creds_refused = true;
+                }
+                Some(libc::ESRCH) if !self.creds.is_empty() => {
+                    let g = self.recs[self.head].g;
+                    self.creds.retain(|(x, _)| *x != g);
                 }
                 _ => {
                     // ECONNREFUSED, ENOTCONN, EPIPE: the receiver went away. Reconnect once at
@@ -532,9 +640,22 @@ impl Output {
                     Some(m) => Ok(m),
                     None => sealed_memfd(&self.buf[r.start..r.end]),
                 };
+                let g = r.g;
+                let creds = self
+                    .creds
+                    .iter()
+                    .find(|(x, _)| *x == g)
+                    .and_then(|(_, c)| crate::sys::creds_of(c));
                 match memfd {
-                    Ok(m) => match send_fd(sock.as_raw_fd(), &m) {
-                        Ok(()) => true,
+                    Ok(m) => match crate::sys::send_msg(
+                        sock.as_raw_fd(),
+                        None,
+                        &[],
+                        &[m.as_raw_fd()],
+                        creds,
+                        libc::MSG_DONTWAIT,
+                    ) {
+                        Ok(_) => true,
                         Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
                             self.memfd = Some(m);
                             return false;
@@ -714,34 +835,6 @@ fn sealed_memfd(data: &[u8]) -> std::io::Result<OwnedFd> {
         return Err(std::io::Error::last_os_error());
     }
     Ok(memfd)
-}
-
-/// An empty datagram carrying `fd` (SCM_RIGHTS). A full socket answers EAGAIN.
-fn send_fd(sock: RawFd, fd: &OwnedFd) -> Result<(), std::io::Error> {
-    let fd = fd.as_raw_fd();
-    // SAFETY: CMSG_SPACE is a pure size computation.
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-    let mut control = vec![0u8; space];
-    // SAFETY: msghdr is plain old data; the control buffer is CMSG_SPACE bytes for one fd, and
-    // the CMSG macros stay inside it.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = space as _;
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        (*cmsg).cmsg_level = libc::SOL_SOCKET;
-        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as _;
-        std::ptr::copy_nonoverlapping(
-            (&fd as *const RawFd).cast::<u8>(),
-            libc::CMSG_DATA(cmsg),
-            std::mem::size_of::<RawFd>(),
-        );
-        if libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
-    Ok(())
 }
 
 /// The sender for sigshim's own diagnostics (`diag`): the app's destination, under the

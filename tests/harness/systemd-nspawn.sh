@@ -31,6 +31,10 @@
 #                          basename, cut to 60 characters); must be unique among running ones
 #   SIGSHIM_NSPAWN_BIND_RO space-separated HOST_DIR:CONTAINER_DIR pairs bound read-only, e.g.
 #                          "$PWD/target/release:/opt/sigshim/bin"
+#   SIGSHIM_NSPAWN_ROOT    the overlay's lower layer: the host's / by default (systemd 252 on
+#                          Debian 12), or another OS tree, e.g. the Debian 13 one that
+#                          trixie-root.sh builds (systemd 257, for Type=notify-reload); it is
+#                          only read, so one copy serves every container
 #   SIGSHIM_NSPAWN_BOOT_TIMEOUT=30  SIGSHIM_NSPAWN_STOP_TIMEOUT=30   seconds
 #
 # Processes started with `exec` live in the host's cgroup tree, outside the container's units:
@@ -125,7 +129,11 @@ start() {
 	# The launcher moves itself into the container's cgroup (nspawn --keep-unit then uses it as
 	# is: there is no host systemd to ask for a scope), enters a private mount namespace, builds
 	# the overlay root there and execs systemd-nspawn, so $! is nspawn's PID.
+	local lower=${SIGSHIM_NSPAWN_ROOT:-/}
+	[ -x "$lower/usr/lib/systemd/systemd" ] || [ -x "$lower/lib/systemd/systemd" ] ||
+		fail "no systemd in $lower (SIGSHIM_NSPAWN_ROOT)"
 	SIGSHIM_NSPAWN_FS="$STATE/fs" SIGSHIM_NSPAWN_MACHINE="$NAME" SIGSHIM_NSPAWN_CG="$CG2/$NAME" \
+		SIGSHIM_NSPAWN_LOWER="$lower" \
 		SYSTEMD_NSPAWN_LOCK=0 SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 \
 		setsid bash -c '
 		set -e
@@ -137,7 +145,7 @@ start() {
 			mkdir -p \$fs
 			mount -t tmpfs -o mode=755 sigshim-nspawn \$fs
 			mkdir \$fs/upper \$fs/work \$root
-			mount -t overlay overlay -o lowerdir=/,upperdir=\$fs/upper,workdir=\$fs/work \$root
+			mount -t overlay overlay -o lowerdir=\$SIGSHIM_NSPAWN_LOWER,upperdir=\$fs/upper,workdir=\$fs/work \$root
 			# nspawn keeps runtime files in /run; this namespace gets its own, empty one.
 			mount -t tmpfs -o mode=755 sigshim-nspawn-run /run
 			systemd-id128 new >\$root/etc/machine-id
