@@ -199,6 +199,19 @@ struct Args {
     )]
     restart_mode: Option<String>,
 
+    /// Hold a listening socket for the app and hand it to every generation at fd 3 and up,
+    /// with LISTEN_FDS, LISTEN_FDNAMES, LISTEN_PID (sd_listen_fds(3)) and server-starter's
+    /// SERVER_STARTER_PORT; repeatable. SPEC: tcp:[HOST]:PORT or unix:PATH, with ,backlog=N
+    /// ,name=NAME and, for unix, ,mode=0660 ,owner=USER[:GROUP]. Sockets systemd passed to
+    /// sigshim (LISTEN_PID naming it) are held and handed on the same way, first.
+    #[arg(
+        long,
+        value_name = "SPEC",
+        action = ArgAction::Append,
+        help_heading = "Restarts and hooks"
+    )]
+    listen: Vec<String>,
+
     /// Run CMD (with sh -c) when the app has started. Its environment says what happened:
     /// SIGSHIM_EVENT, SIGSHIM_GENERATION, SIGSHIM_APP_PID, SIGSHIM_PROGRAM.
     #[arg(long, value_name = "CMD", help_heading = "Restarts and hooks")]
@@ -428,6 +441,8 @@ pub struct Config {
     /// `--restart-mode`, when `--restart-on` is given.
     pub restart_mode: Option<crate::machine::RestartMode>,
     pub hooks: Hooks,
+    /// `--listen`.
+    pub listen: Vec<crate::listen::Spec>,
     pub policy: Policy,
     pub log: Log,
     pub ready: crate::notify::Mode,
@@ -734,13 +749,30 @@ fn validate(a: Args) -> Result<Config, String> {
         .as_deref()
         .map(|d| duration("--ready-timeout", d))
         .transpose()?;
-    // systemd's socket-activation descriptors stay where the app expects them (inherit.rs).
-    let listen = crate::inherit::listen_fds_here();
+    let held = a
+        .listen
+        .iter()
+        .map(|s| crate::listen::parse_spec(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !held.is_empty() && matches!(ready, crate::notify::Mode::Tcp(..)) {
+        return Err(
+            "--ready tcp: with --listen: the held socket accepts connections before the app does; use notify, log:, fd: or file:"
+                .into(),
+        );
+    }
+    // systemd's socket-activation descriptors stay where the app expects them (inherit.rs),
+    // and the held ones follow them.
+    let inherited = crate::inherit::listen_fds_here();
+    let listen = match (&inherited, held.len() as i32) {
+        (_, 0) => inherited.clone(),
+        (Some(r), n) => Some(r.start..r.end + n),
+        (None, n) => Some(3..3 + n),
+    };
     if let crate::notify::Mode::Fd(n) = ready {
         crate::inherit::check_fd(&format!("--ready fd:{n}"), n, listen.clone())?;
     }
     if let Some(fd) = a.notify_fd {
-        crate::inherit::check_fd("--notify-fd", fd, listen)?;
+        crate::inherit::check_fd("--notify-fd", fd, inherited)?;
         // SAFETY: fcntl F_GETFD only inspects the descriptor table.
         if fd < 3 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
             return Err(format!(
@@ -755,6 +787,7 @@ fn validate(a: Args) -> Result<Config, String> {
         keep_terminal: a.keep_terminal,
         stdout_pty: a.stdout_pty,
         restart_mode,
+        listen: held,
         hooks: Hooks {
             start: a.on_start.clone(),
             restart: a.on_restart.clone(),

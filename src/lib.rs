@@ -16,6 +16,7 @@ pub mod diag;
 pub mod exit;
 pub mod inherit;
 pub mod init;
+pub mod listen;
 pub mod machine;
 pub mod notify;
 pub mod output;

@@ -149,6 +149,9 @@ pub struct Run {
     /// The highest generation spawned so far (a failed one included: numbers are not
     /// reused).
     pub last: Gen,
+    /// Overlap: a restart was asked for while one was under way; it begins when that one is
+    /// over.
+    pub pending: bool,
     /// Overlap: the previous generation, being wound down beside the current one.
     pub old: Option<Old>,
     /// A previous generation's output, still read until this deadline.
@@ -180,6 +183,7 @@ impl Run {
             suspended: false,
             next: None,
             last: g,
+            pending: false,
             old: None,
             old_output: None,
         }
@@ -505,6 +509,7 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
                     suspended: false,
                     next: None,
                     last: g,
+                    pending: false,
                     old: None,
                     old_output,
                 })
@@ -581,34 +586,19 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
         }
         // --- restarts ------------------------------------------------------------------------
         (Running(run), Event::Signal(sig)) if restart_on(sig) => {
-            if run.restarting() || run.ready != Ready::Done || run.suspended {
+            if run.restarting() {
+                // Overlap: one more restart once this one is over (a deploy that came in the
+                // meantime is not lost); any number of requests make one.
+                a.push(A::Note(Note::Coalesced(sig)));
+                Running(Run {
+                    pending: true,
+                    ..run
+                })
+            } else if run.ready != Ready::Done || run.suspended {
                 a.push(A::Note(Note::Coalesced(sig)));
                 s
             } else {
-                let new = run.last + 1;
-                a.push(A::Note(Note::Restarting(new)));
-                a.push(A::TellReloading(Some(new)));
-                match r.restart {
-                    Some(RestartMode::Overlap) => {
-                        a.push(A::Spawn(new));
-                        Running(Run {
-                            next: Some(new),
-                            last: new,
-                            probe_at: None,
-                            timeout_at: None,
-                            ..run
-                        })
-                    }
-                    _ => begin_stop(
-                        run.g,
-                        Cause::Restart,
-                        Some(r.plan.schedule().first_signal()),
-                        run.ready,
-                        now,
-                        r,
-                        &mut a,
-                    ),
-                }
+                restart(run, now, r, &mut a)
             }
         }
         (
@@ -1302,11 +1292,52 @@ fn old_gone(run: Run, g: Gen, now: Instant, r: &Rules, a: &mut Vec<Action>) -> S
     if let Some((g, _)) = run.old_output {
         a.push(Action::CloseOutput(g));
     }
-    State::Running(Run {
+    let run = Run {
         old: None,
         old_output: Some((g, now.checked_add(r.drain_timeout).unwrap_or(now))),
         ..run
-    })
+    };
+    if run.pending && run.next.is_none() && run.ready == Ready::Done {
+        return restart(
+            Run {
+                pending: false,
+                ..run
+            },
+            now,
+            r,
+            a,
+        );
+    }
+    State::Running(run)
+}
+
+/// A restart begins (`--restart-on`): the next generation beside this one (overlap), or this
+/// one stopped first (stop-then-start).
+fn restart(run: Run, now: Instant, r: &Rules, a: &mut Vec<Action>) -> State {
+    let new = run.last + 1;
+    a.push(Action::Note(Note::Restarting(new)));
+    a.push(Action::TellReloading(Some(new)));
+    match r.restart {
+        Some(RestartMode::Overlap) => {
+            a.push(Action::Spawn(new));
+            State::Running(Run {
+                next: Some(new),
+                last: new,
+                probe_at: None,
+                timeout_at: None,
+                ..run
+            })
+        }
+        _ => begin_stop(
+            run.g,
+            Cause::Restart,
+            Some(r.plan.schedule().first_signal()),
+            run.ready,
+            now,
+            r,
+            a,
+        ),
+    }
 }
 
 /// The next generation of an overlap restart failed before it was ready: the current one
@@ -1603,6 +1634,7 @@ mod tests {
                 suspended: false,
                 next: None,
                 last: FIRST,
+                pending: false,
                 old: None,
                 old_output: None,
             })
@@ -2432,6 +2464,59 @@ mod tests {
         let (s, a) = step(s, Event::Signal(Signal::TERM), t0 + MS(300), &r);
         assert_eq!(a[0], Action::Deliver(Signal::INT));
         assert!(matches!(s, State::Stopping { g: 2, .. }));
+    }
+
+    /// Overlap: a request while the old generation is still wound down is kept, and the next
+    /// restart begins once it is gone (a deploy in between is not lost).
+    #[test]
+    fn restart_overlap_pending_request() {
+        let r = restarting(RestartMode::Overlap, |r| r.ready_on_spawn = false);
+        let t0 = Instant::now();
+        let (s, _) = run(
+            &r,
+            t0,
+            &[
+                (0, Event::Start),
+                (0, Event::Spawned(FIRST)),
+                (1, Event::Ready(FIRST)),
+                (2, Event::Signal(PWR)),
+                (3, Event::Spawned(2)),
+                (4, Event::Ready(2)),
+                (5, Event::Signal(PWR)),
+                (5, Event::Signal(PWR)),
+            ],
+        );
+        assert!(matches!(
+            s,
+            State::Running(Run {
+                pending: true,
+                old: Some(_),
+                ..
+            })
+        ));
+        let (s, a) = step(
+            s,
+            Event::MainEnded {
+                g: 1,
+                end: ChildEnd::Exited(0),
+                others: false,
+            },
+            t0 + MS(10),
+            &r,
+        );
+        assert_eq!(
+            notes_removed(&a),
+            [Action::TellReloading(Some(3)), Action::Spawn(3)]
+        );
+        assert!(matches!(
+            s,
+            State::Running(Run {
+                g: 2,
+                next: Some(3),
+                pending: false,
+                ..
+            })
+        ));
     }
 
     /// Overlap: a next generation that dies or never becomes ready is killed; the current

@@ -23,7 +23,6 @@ use crate::signals::{Plan, Signal, Target as SignalTarget};
 use crate::sys;
 use std::collections::HashMap;
 use std::collections::VecDeque;
-use std::os::fd::RawFd;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 use tracing::{debug, error, info, warn};
@@ -236,6 +235,17 @@ fn supervise(cfg: &Config) -> Result<Exit, Fatal> {
             "--stdout-pty: nothing is captured (no log socket found), the app writes to sigshim's stdout"
         );
     }
+    // The sockets to hold: bound now, before any signal is blocked (a host name is resolved).
+    let listen: Vec<crate::listen::Held> = cfg
+        .listen
+        .iter()
+        .map(crate::listen::bind)
+        .collect::<Result<_, _>>()
+        .map_err(|message| Fatal {
+            code: exit::INTERNAL,
+            message,
+        })?;
+    let inherited = crate::inherit::listen_fds_here();
     let sfd = SignalFd::open()?;
     // Taken before the app runs, so that nothing it does can have used them up.
     let reserve = reserve_fds();
@@ -289,6 +299,8 @@ fn supervise(cfg: &Config) -> Result<Exit, Fatal> {
         reserve,
         tty,
         hooks,
+        listen,
+        inherited,
         owners: HashMap::new(),
     };
     ex.events.push_back(Event::Start);
@@ -348,6 +360,10 @@ struct Executor<'a> {
     /// The controlling terminal when its foreground was handed to the app.
     tty: Option<i32>,
     hooks: Hooks,
+    /// The sockets sigshim holds for every generation (`--listen`), and those systemd
+    /// passed (fds 3..), which stay where they are.
+    listen: Vec<crate::listen::Held>,
+    inherited: Option<std::ops::Range<i32>>,
     /// Which generation each descendant belongs to, by (PID, start time), learnt scan by
     /// scan: by process group, else by parent. Used to wind an old generation down without
     /// touching the new one's processes.
@@ -769,11 +785,11 @@ impl Executor<'_> {
             .detector
             .arm(g)
             .map_err(|e| setup_failed("cannot set up readiness", e))?;
-        let extra_fds: Vec<(RawFd, i32)> = ready_fd
-            .iter()
-            .map(|(fd, n)| (fd.as_raw_fd(), *n))
-            .collect();
+        let (mut extra_fds, listen_env) =
+            crate::listen::child_setup(&self.listen, self.inherited.clone(), g, self.me);
+        extra_fds.extend(ready_fd.iter().map(|(fd, n)| (fd.as_raw_fd(), *n)));
         let mut env_set = self.handover.env_set.clone();
+        env_set.extend(listen_env);
         if self.rules.restart.is_some() {
             env_set.push(("SIGSHIM_GENERATION".into(), g.to_string().into()));
         }

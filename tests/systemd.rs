@@ -1582,3 +1582,86 @@ fn log_auto_captures_the_journal_stream_and_leaves_a_file_alone() {
         "auto captured what a file should get: {captured:?}"
     );
 }
+
+/// The dewy-style unit: a `.socket` unit's socket, held by sigshim across generations of a
+/// real HTTP app (tests/support/http_app.py, strict about LISTEN_PID), and
+/// `ExecReload=/bin/kill -USR1 $MAINPID` with `--restart-on USR1 --restart-mode overlap`:
+/// `systemctl reload` completes, MainPID stays sigshim's, the app is a new process, and a
+/// client that keeps asking throughout gets every answer.
+#[test]
+fn reload_restarts_the_app_on_the_held_socket() {
+    let Some(c) = Container::boot("restart") else {
+        return;
+    };
+    c.sh(&format!("ln -sf {BIN}/sigshim /usr/bin/sigshim"));
+    c.write(
+        "/usr/local/bin/http-app",
+        include_str!("support/http_app.py"),
+        "755",
+    );
+    c.write(
+        "/etc/systemd/system/web.socket",
+        "[Socket]\nListenStream=127.0.0.1:8099\n",
+        "644",
+    );
+    c.write(
+        "/etc/systemd/system/web.service",
+        "[Service]\nType=notify\nKillMode=mixed\n\
+         ExecStart=/usr/bin/sigshim --restart-on USR1 --restart-mode overlap --stop-signal INT \
+         --kill-after 5s --ready log:^ready --log journald -- /usr/bin/python3 /usr/local/bin/http-app\n\
+         ExecReload=/bin/kill -USR1 $MAINPID\n",
+        "644",
+    );
+    c.exec(&["systemctl", "daemon-reload"]);
+    c.exec(&["systemctl", "start", "web.socket"]);
+    let ask = "import urllib.request as u; print(u.urlopen('http://127.0.0.1:8099/', timeout=10).read().decode().strip())";
+    let first = c.exec(&["python3", "-c", ask]);
+    assert!(first.starts_with("gen 1 pid "), "{first}");
+    let main = c.main_pid("web.service");
+    let app = the_app(&c, "web.service");
+    // A client asking in a loop until told to stop, counting answers and failures.
+    c.write(
+        "/usr/local/bin/ask-loop",
+        "#!/usr/bin/python3\nimport os, urllib.request as u\nok = bad = 0\n\
+         while not os.path.exists('/run/ask-stop'):\n    try:\n        \
+         u.urlopen('http://127.0.0.1:8099/', timeout=10).read(); ok += 1\n    \
+         except Exception as e:\n        bad += 1; print('failed:', e, flush=True)\n\
+         print(f'ok={ok} bad={bad}', flush=True)\n",
+        "755",
+    );
+    c.sh("rm -f /run/ask-stop; (/usr/local/bin/ask-loop > /run/ask.out 2>&1 &)");
+    for _ in 0..3 {
+        c.exec(&["systemctl", "reload", "web.service"]);
+    }
+    assert_eq!(c.main_pid("web.service"), main, "MainPID changed");
+    let new_app = c.until("a new app", "web.service", TIMEOUT, || {
+        let a = the_app(&c, "web.service");
+        (a != app).then_some(a)
+    });
+    let env = environ(&c, new_app);
+    assert_eq!(env.get("LISTEN_PID"), Some(&new_app.to_string()), "{env:?}");
+    assert!(
+        env.get("SIGSHIM_GENERATION")
+            .is_some_and(|g| g.parse::<u32>().unwrap_or(0) > 1),
+        "{env:?}"
+    );
+    c.sh("touch /run/ask-stop");
+    let out = c.until("the client's count", "web.service", TIMEOUT, || {
+        let o = c.sh("cat /run/ask.out");
+        o.contains("ok=").then_some(o)
+    });
+    assert!(
+        out.contains(" bad=0"),
+        "{out}\n{}",
+        c.describe("web.service")
+    );
+    let answer = c.exec(&["python3", "-c", ask]);
+    assert!(
+        answer.contains(&format!("pid {new_app}")) || !answer.contains(&format!("pid {app}")),
+        "{answer}"
+    );
+    assert_eq!(
+        c.show("web.service", &["ActiveState"])["ActiveState"],
+        "active"
+    );
+}
