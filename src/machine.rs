@@ -326,8 +326,14 @@ pub enum Note {
     Hurry(Signal),
     OutputStillOpen,
     Restarting(Gen),
-    /// A restart request while one is under way.
+    /// A restart request while a stop-then-start restart or a stop is under way: the next
+    /// generation starts from the program as it is now anyway, or none starts.
     Coalesced(Signal),
+    /// A restart request kept for later: an overlap restart is under way, or the app is not
+    /// ready (or is suspended); any number of requests make one restart.
+    Deferred(Signal),
+    /// A restart failed while a request for another was kept: that request is dropped.
+    PendingDropped,
     /// The next generation failed before it was ready; the current one keeps serving.
     RestartFailed(Gen),
     /// The next generation is ready; the old one is being stopped.
@@ -586,17 +592,15 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
         }
         // --- restarts ------------------------------------------------------------------------
         (Running(run), Event::Signal(sig)) if restart_on(sig) => {
-            if run.restarting() {
-                // Overlap: one more restart once this one is over (a deploy that came in the
-                // meantime is not lost); any number of requests make one.
-                a.push(A::Note(Note::Coalesced(sig)));
+            if run.restarting() || run.ready != Ready::Done || run.suspended {
+                // One more restart once this one is over, the app is ready or it is resumed
+                // (a deploy that came in the meantime is not lost); any number of requests
+                // make one.
+                a.push(A::Note(Note::Deferred(sig)));
                 Running(Run {
                     pending: true,
                     ..run
                 })
-            } else if run.ready != Ready::Done || run.suspended {
-                a.push(A::Note(Note::Coalesced(sig)));
-                s
             } else {
                 restart(run, now, r, &mut a)
             }
@@ -655,10 +659,15 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
                 a.push(A::GiveTerminal);
             }
             route(Signal::CONT, r, &mut a);
-            Running(Run {
-                suspended: false,
-                ..run
-            })
+            deferred(
+                Run {
+                    suspended: false,
+                    ..run
+                },
+                now,
+                r,
+                &mut a,
+            )
         }
         (Running(run), Event::Signal(sig)) if r.plan.route(sig).deliver == Deliver::Suspend => {
             route(sig, r, &mut a);
@@ -722,12 +731,17 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
         }
         (Running(run), Event::Ready(g)) if run.g == g && run.ready == Ready::Pending => {
             a.push(A::DeclareReady(g));
-            Running(Run {
-                probe_at: None,
-                timeout_at: None,
-                ready: Ready::Done,
-                ..run
-            })
+            deferred(
+                Run {
+                    probe_at: None,
+                    timeout_at: None,
+                    ready: Ready::Done,
+                    ..run
+                },
+                now,
+                r,
+                &mut a,
+            )
         }
         // The app announced readiness and ended before sigshim had read the announcement:
         // it was ready all the same (Upstart must see it, or it never moves on).
@@ -1297,7 +1311,13 @@ fn old_gone(run: Run, g: Gen, now: Instant, r: &Rules, a: &mut Vec<Action>) -> S
         old_output: Some((g, now.checked_add(r.drain_timeout).unwrap_or(now))),
         ..run
     };
-    if run.pending && run.next.is_none() && run.ready == Ready::Done {
+    deferred(run, now, r, a)
+}
+
+/// A restart request kept while the app could not restart (`Note::Deferred`) is carried out
+/// once it can: one generation, ready, not suspended.
+fn deferred(run: Run, now: Instant, r: &Rules, a: &mut Vec<Action>) -> State {
+    if run.pending && !run.restarting() && run.ready == Ready::Done && !run.suspended {
         return restart(
             Run {
                 pending: false,
@@ -1345,10 +1365,16 @@ fn restart(run: Run, now: Instant, r: &Rules, a: &mut Vec<Action>) -> State {
 fn restart_failed(run: Run, g: Gen, a: &mut Vec<Action>) -> State {
     a.push(Action::Note(Note::RestartFailed(g)));
     a.push(Action::TellRestartFailed(g));
+    // A request kept during the failed attempt is not retried behind the operator's back:
+    // the failed generation may still be dying, and a retry loop is the init's to decide.
+    if run.pending {
+        a.push(Action::Note(Note::PendingDropped));
+    }
     State::Running(Run {
         next: None,
         probe_at: None,
         timeout_at: None,
+        pending: false,
         ..run
     })
 }
@@ -2419,10 +2445,10 @@ mod tests {
         // Meanwhile generation 1 serves: signals still go to it.
         let (s, a) = step(s, Event::Signal(Signal::HUP), t0 + MS(12), &r);
         assert_eq!(a[0], Action::Deliver(USR2));
-        // Another restart request coalesces; a ready line from 1 is nobody's news.
+        // Another restart request is kept for later; a ready line from 1 is nobody's news.
         assert_eq!(
             step(s, Event::Signal(PWR), t0, &r).1,
-            vec![Action::Note(Note::Coalesced(PWR))]
+            vec![Action::Note(Note::Deferred(PWR))]
         );
         assert_eq!(step(s, Event::Ready(1), t0, &r), (s, vec![]));
         let (s, a) = step(s, Event::Ready(2), t0 + MS(20), &r);
@@ -2517,6 +2543,119 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    /// A restart request before the app is ready, or while it is suspended, is kept and carried
+    /// out once it is ready (resumed): a deploy that lands during a start is not lost.
+    #[test]
+    fn restart_request_waits_for_readiness_and_resumption() {
+        for mode in [RestartMode::StopStart, RestartMode::Overlap] {
+            let r = restarting(mode, |r| r.ready_on_spawn = false);
+            let t0 = Instant::now();
+            let (s, _) = run(&r, t0, &[(0, Event::Start), (0, Event::Spawned(FIRST))]);
+            let (s, a) = step(s, Event::Signal(PWR), t0 + MS(1), &r);
+            assert_eq!(a, vec![Action::Note(Note::Deferred(PWR))], "{mode:?}");
+            let (s, a) = step(s, Event::Signal(PWR), t0 + MS(2), &r);
+            assert_eq!(a, vec![Action::Note(Note::Deferred(PWR))], "{mode:?}");
+            let (s, a) = step(s, Event::Ready(FIRST), t0 + MS(3), &r);
+            let a = notes_removed(&a);
+            assert_eq!(a[0], Action::DeclareReady(FIRST), "{mode:?}");
+            assert_eq!(a[1], Action::TellReloading(Some(2)), "{mode:?}");
+            assert!(
+                matches!(
+                    s,
+                    State::Running(Run {
+                        next: Some(2),
+                        pending: false,
+                        ..
+                    })
+                ) || matches!(
+                    s,
+                    State::Stopping {
+                        g: 1,
+                        cause: Cause::Restart,
+                        ..
+                    }
+                ),
+                "{mode:?}: {s:?}"
+            );
+        }
+        // Suspended (Ctrl-Z on a terminal): the restart follows the resumption.
+        let r = restarting(RestartMode::Overlap, |r| {
+            r.terminal = Terminal::Handed { job_control: true }
+        });
+        let t0 = Instant::now();
+        let (s, _) = run(
+            &r,
+            t0,
+            &[
+                (0, Event::Start),
+                (0, Event::Spawned(FIRST)),
+                (1, Event::AppStopped(Signal::TSTP)),
+                (2, Event::Signal(PWR)),
+            ],
+        );
+        assert!(
+            matches!(
+                s,
+                State::Running(Run {
+                    suspended: true,
+                    pending: true,
+                    ..
+                })
+            ),
+            "{s:?}"
+        );
+        let (s, a) = step(s, Event::Signal(Signal::CONT), t0 + MS(3), &r);
+        assert!(notes_removed(&a).contains(&Action::Spawn(2)), "{a:?}");
+        assert!(
+            matches!(s, State::Running(Run { next: Some(2), .. })),
+            "{s:?}"
+        );
+    }
+
+    /// A restart that fails drops a request kept meanwhile (with a warning) rather than retry
+    /// behind the operator's back while the failed generation may still be dying.
+    #[test]
+    fn failed_restart_drops_the_kept_request() {
+        let r = restarting(RestartMode::Overlap, |r| r.ready_on_spawn = false);
+        let t0 = Instant::now();
+        let (s, _) = run(
+            &r,
+            t0,
+            &[
+                (0, Event::Start),
+                (0, Event::Spawned(FIRST)),
+                (1, Event::Ready(FIRST)),
+                (2, Event::Signal(PWR)),
+                (3, Event::Spawned(2)),
+                (4, Event::Signal(PWR)),
+            ],
+        );
+        let (s, a) = step(
+            s,
+            Event::MainEnded {
+                g: 2,
+                end: ChildEnd::Exited(1),
+                others: false,
+            },
+            t0 + MS(5),
+            &r,
+        );
+        assert!(a.contains(&Action::Note(Note::PendingDropped)), "{a:?}");
+        assert!(!a.iter().any(|a| matches!(a, Action::Spawn(_))), "{a:?}");
+        assert!(
+            matches!(
+                s,
+                State::Running(Run {
+                    g: 1,
+                    next: None,
+                    pending: false,
+                    ..
+                })
+            ),
+            "{s:?}"
+        );
     }
 
     /// Overlap: a next generation that dies or never becomes ready is killed; the current

@@ -1230,10 +1230,14 @@ impl Executor<'_> {
             }
             Note::Restarting(g) => info!("restarting: generation {g} follows pid {pid}"),
             Note::Coalesced(s) => {
-                info!(
-                    "{s} received: a restart is under way (or the app is not ready yet): nothing more to do"
-                )
+                info!("{s} received: a restart or stop is under way; nothing more to do")
             }
+            Note::Deferred(s) => info!(
+                "{s} received: restarting once the restart under way is over and the app is ready"
+            ),
+            Note::PendingDropped => warn!(
+                "the restart failed; the restart requested meanwhile is not attempted: send the signal again"
+            ),
             Note::RestartFailed(g) => warn!(
                 "generation {g} (pid {}) failed before it was ready; pid {pid} keeps serving",
                 self.pid_of(g)

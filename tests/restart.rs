@@ -432,3 +432,35 @@ fn hooks_run_as_the_user() {
     }
     drop(dir);
 }
+
+/// A restart requested while the app is still starting (a deploy landing during a start) is
+/// kept, not dropped: it is carried out once the app is ready.
+#[test]
+fn a_request_during_the_start_is_kept() {
+    let dir = temp_dir("restart-during-start");
+    let go = dir.join("go");
+    let script = format!(
+        "echo started=$$; while [ ! -e {go} ]; do sleep 0.02; done; trap 'echo cleanup; exit 0' INT; echo ready pid=$$; while :; do sleep 0.05; done",
+        go = go.display()
+    );
+    let mut flags = legacy_flags("stop-start");
+    flags.push("-v".into());
+    let mut run = start(&flags, &["sh", "-c", &script]);
+    let first = field(&run.expect("started="), "started");
+    run.signal(libc::SIGUSR1);
+    assert!(
+        eventually(TIMEOUT, || run.stderr().contains("restarting once")),
+        "{}",
+        run.stderr()
+    );
+    std::fs::write(&go, "").unwrap();
+    run.expect("ready pid=");
+    run.expect("cleanup");
+    let second = run.expect("started=");
+    assert_ne!(first, field(&second, "started"), "{second}");
+    run.expect("ready pid=");
+    run.signal(libc::SIGTERM);
+    run.expect("cleanup");
+    assert_eq!(run.wait().code(), Some(0), "{}", run.stderr());
+    run.assert_nothing_left();
+}

@@ -1655,6 +1655,13 @@ fn reload_restarts_the_app_on_the_held_socket() {
         "{out}\n{}",
         c.describe("web.service")
     );
+    let ok: u64 = out
+        .split("ok=")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(ok > 0, "the client got no answer at all: {out}");
     let answer = c.exec(&["python3", "-c", ask]);
     assert!(
         answer.contains(&format!("pid {new_app}")) || !answer.contains(&format!("pid {app}")),
