@@ -585,12 +585,15 @@ impl Announcer {
 
     /// A reload begins (Type=notify-reload, sd_notify(3)): RELOADING=1 with the monotonic
     /// time, which systemd >= 253 requires to be later than its reload request; a restart
-    /// says what it does in STATUS=.
-    pub fn reloading(&self, status: Option<&str>) {
+    /// says what it does in STATUS= and makes the unit's timeout cover it (`covers`).
+    pub fn reloading(&self, status: Option<&str>, covers: Option<Duration>) {
         let usec = monotonic_usec();
         let mut message = format!("RELOADING=1\nMONOTONIC_USEC={usec}\n");
         if let Some(s) = status {
             message.push_str(&format!("STATUS={s}\n"));
+        }
+        if let Some(d) = covers {
+            message.push_str(&extend_timeout(d));
         }
         self.notify(message.as_bytes(), &[]);
     }

@@ -694,10 +694,21 @@ impl Executor<'_> {
                 self.announcer.declare(pid);
             }
             Action::TellStopping { step, sent } => self.tell_stopping(step, sent),
-            Action::TellReloading(None) => self.announcer.reloading(None),
-            Action::TellReloading(Some(g)) => self
-                .announcer
-                .reloading(Some(&format!("restarting: starting generation {g}"))),
+            Action::TellReloading(None) => self.announcer.reloading(None, None),
+            Action::TellReloading(Some(g)) => {
+                // A restart may take the whole stop schedule, the drain and the new
+                // generation's readiness: systemd's reload timeout must not end it first.
+                let sched = self.rules.plan.schedule();
+                let stop: Duration = sched.steps().iter().filter_map(|s| s.wait).sum();
+                let covers = stop
+                    + self.cfg.log.drain_timeout
+                    + self.rules.ready_timeout.unwrap_or_default()
+                    + Duration::from_secs(1);
+                self.announcer.reloading(
+                    Some(&format!("restarting: starting generation {g}")),
+                    Some(covers),
+                )
+            }
             Action::TellReadyAgain => self.announcer.ready_again(),
             Action::TellRestartFailed(g) => self.announcer.restart_failed(&format!(
                 "running: pid {} (generation {g} failed to start; the running one serves)",

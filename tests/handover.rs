@@ -603,3 +603,43 @@ fn refused_senders_are_warned_about_once() {
     );
     run.assert_nothing_left();
 }
+
+/// A restart as systemd hears it (`Type=notify-reload` / `ExecReload=kill -USR1 $MAINPID`):
+/// RELOADING=1 with MONOTONIC_USEC and an EXTEND_TIMEOUT_USEC covering the stop schedule, the
+/// drain and the readiness timeout, then READY=1 once the new generation is ready.
+#[test]
+fn a_restart_is_reported_as_a_reload() {
+    let up = Upstream::new("restart-reload");
+    let mut run = via_sh(&format!(
+        "NOTIFY_SOCKET={} exec \"$0\" --log inherit --ready log:^ready --ready-timeout 7s \
+         --stop-signal INT --kill-after 5s --drain-timeout 1s --restart-on USR1 \
+         --restart-mode overlap -- {} legacy",
+        up.path,
+        probe()
+    ));
+    let first = field(&run.expect("ready pid="), "pid");
+    let seen = up.until("READY=1");
+    assert!(
+        seen.last().unwrap().0.contains(&format!("pid {first}")),
+        "{seen:?}"
+    );
+    run.signal(libc::SIGUSR1);
+    let second = field(&run.expect("ready pid="), "pid");
+    let seen = up.until("READY=1");
+    let texts: Vec<&str> = seen.iter().map(|m| m.0.as_str()).collect();
+    let reloading = texts
+        .iter()
+        .find(|t| t.contains("RELOADING=1"))
+        .unwrap_or_else(|| panic!("no RELOADING=1 before READY=1: {texts:?}"));
+    assert!(reloading.contains("MONOTONIC_USEC="), "{reloading}");
+    assert!(reloading.contains("STATUS=restarting"), "{reloading}");
+    // 5 s of schedule + 1 s of drain + 7 s of readiness + 1 s of margin.
+    assert!(
+        reloading.contains("EXTEND_TIMEOUT_USEC=14000000\n"),
+        "{reloading}"
+    );
+    assert!(texts.last().unwrap().contains("READY=1"), "{texts:?}");
+    assert_ne!(first, second);
+    run.signal(libc::SIGTERM);
+    assert_eq!(run.wait().code(), Some(0), "{}", run.stderr());
+}
