@@ -338,7 +338,9 @@ struct Args {
 
     /// When the app counts as ready: spawn (right after exec), notify (it sends READY=1 to the
     /// NOTIFY_SOCKET sigshim gives it), log:REGEX (an output line matches), tcp:HOST:PORT (a
-    /// connection succeeds), file:PATH (the file exists), fd:N (it writes a newline on fd N).
+    /// connection succeeds), file:PATH (the file exists), fd:N (it writes a newline on fd N),
+    /// alive:DURATION (it still runs DURATION after exec: a guess, for an app that can tell
+    /// nothing).
     #[arg(
         long,
         value_name = "MODE",
@@ -729,6 +731,14 @@ fn validate(a: Args) -> Result<Config, String> {
     };
     let log = validate_log(&a)?;
     let ready = crate::notify::parse_mode(&a.ready)?;
+    if restart_mode == Some(crate::machine::RestartMode::Overlap)
+        && ready == crate::notify::Mode::Spawn
+    {
+        return Err(
+            "--restart-mode overlap: with --ready spawn the running app would be stopped the moment the new one is exec'd; say how the new one shows it serves (--ready notify, log:, fd: or file:) or give it a grace period (--ready alive:2s)"
+                .into(),
+        );
+    }
     if restart_mode == Some(crate::machine::RestartMode::Overlap)
         && matches!(ready, crate::notify::Mode::Tcp(..))
     {

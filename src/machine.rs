@@ -52,6 +52,8 @@ pub struct Rules {
     pub ready_on_spawn: bool,
     /// `--ready tcp:`/`file:`: readiness is polled, not announced by an event.
     pub probes: bool,
+    /// `--ready alive:DURATION`: ready if still running this long after the spawn.
+    pub alive_after: Option<Duration>,
     /// `--upstart-expect-stop`: Upstart waits for one SIGSTOP before it does anything else.
     pub upstart_expect_stop: bool,
     pub terminal: Terminal,
@@ -509,7 +511,7 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
             } else {
                 Running(Run {
                     g,
-                    probe_at: r.probes.then_some(now),
+                    probe_at: first_probe(r, now),
                     timeout_at: r.ready_timeout.map(later),
                     ready: Ready::Pending,
                     suspended: false,
@@ -621,7 +623,7 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
                 return step(Running(run), Event::Ready(g), now, r).map_actions(a);
             }
             Running(Run {
-                probe_at: r.probes.then_some(now),
+                probe_at: first_probe(r, now),
                 timeout_at: r.ready_timeout.map(later),
                 ..run
             })
@@ -777,6 +779,15 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
         // news to no one.
         (_, Event::Ready(_)) if s != Starting && !matches!(s, Exited(_)) => s,
         (Running(run), Event::Timer(Timer::Probe)) if run.probe_at.is_some() => {
+            if r.alive_after.is_some() {
+                // Still running at the end of the grace period: that is all `alive:` asks.
+                let g = run.next.unwrap_or(run.g);
+                let run = Run {
+                    probe_at: None,
+                    ..run
+                };
+                return step(Running(run), Event::Ready(g), now, r).map_actions(a);
+            }
             a.push(A::Probe);
             Running(Run {
                 probe_at: None,
@@ -1285,6 +1296,15 @@ fn begin_stop(
     }
 }
 
+/// When a new generation's readiness is first looked at: at once for a polled mode, at the
+/// end of the grace period for `alive:`, never for a mode that announces itself.
+fn first_probe(r: &Rules, now: Instant) -> Option<Instant> {
+    match r.alive_after {
+        Some(d) => Some(now.checked_add(d).unwrap_or(now)),
+        None => r.probes.then_some(now),
+    }
+}
+
 /// Step 0 of an old generation's schedule (overlap restart).
 fn old_stop(g: Gen, now: Instant, r: &Rules, a: &mut Vec<Action>) -> Down {
     let sched = r.plan.schedule();
@@ -1588,6 +1608,7 @@ mod tests {
             drain_timeout: MS(2000),
             ready_timeout: None,
             ready_on_spawn: true,
+            alive_after: None,
             probes: false,
             upstart_expect_stop: false,
             terminal: Terminal::Kept,
@@ -2612,6 +2633,31 @@ mod tests {
             matches!(s, State::Running(Run { next: Some(2), .. })),
             "{s:?}"
         );
+    }
+
+    /// `--ready alive:D`: a generation is ready when its grace period ends with it still
+    /// running; no probe runs (the timer is the whole test), and an overlap restart's old
+    /// generation is stopped only then.
+    #[test]
+    fn alive_after_a_grace_period() {
+        let r = restarting(RestartMode::Overlap, |r| {
+            r.ready_on_spawn = false;
+            r.alive_after = Some(MS(300));
+        });
+        let t0 = Instant::now();
+        let (s, _) = run(&r, t0, &[(0, Event::Start), (0, Event::Spawned(FIRST))]);
+        assert_eq!(deadline(&s), Some((t0 + MS(300), Timer::Probe)));
+        let (s, a) = step(s, Event::Timer(Timer::Probe), t0 + MS(300), &r);
+        assert_eq!(a, vec![Action::DeclareReady(FIRST)]);
+        let (s, _) = step(s, Event::Signal(PWR), t0 + MS(400), &r);
+        let (s, a) = step(s, Event::Spawned(2), t0 + MS(401), &r);
+        assert!(a.is_empty(), "{a:?}");
+        assert_eq!(deadline(&s), Some((t0 + MS(701), Timer::Probe)));
+        let (s, a) = step(s, Event::Timer(Timer::Probe), t0 + MS(701), &r);
+        let a = notes_removed(&a);
+        assert_eq!(a[0], Action::DeclareReady(2));
+        assert_eq!(a[1], Action::DeliverTo(1, Signal::INT));
+        assert!(matches!(s, State::Running(Run { g: 2, .. })), "{s:?}");
     }
 
     /// A restart that fails drops a request kept meanwhile (with a warning) rather than retry

@@ -31,9 +31,12 @@ pub enum Mode {
     Tcp(String, u16),
     File(PathBuf),
     Fd(i32),
+    /// Still running this long after exec: a guess, for an app that can tell nothing.
+    Alive(Duration),
 }
 
-/// Parses `spawn`, `notify`, `log:REGEX`, `tcp:HOST:PORT`, `file:PATH`, `fd:N`.
+/// Parses `spawn`, `notify`, `log:REGEX`, `tcp:HOST:PORT`, `file:PATH`, `fd:N`,
+/// `alive:DURATION`.
 pub fn parse_mode(spec: &str) -> Result<Mode, String> {
     let bad = |why: &str| format!("--ready '{spec}': {why}");
     match spec.split_once(':') {
@@ -59,8 +62,13 @@ pub fn parse_mode(spec: &str) -> Result<Mode, String> {
             Ok(n) if (3..=1024).contains(&n) => Ok(Mode::Fd(n)),
             _ => Err(bad("N must be a descriptor number from 3 to 1024")),
         },
+        Some(("alive", d)) => match crate::schedule::parse_duration(d) {
+            Ok(d) if !d.is_zero() => Ok(Mode::Alive(d)),
+            Ok(_) => Err(bad("alive:0 is spawn; give the app time (e.g. alive:2s)")),
+            Err(e) => Err(bad(&e)),
+        },
         _ => Err(bad(
-            "expected spawn, notify, log:REGEX, tcp:HOST:PORT, file:PATH or fd:N",
+            "expected spawn, notify, log:REGEX, tcp:HOST:PORT, file:PATH, fd:N or alive:DURATION",
         )),
     }
 }
@@ -179,6 +187,14 @@ impl Detector {
     /// Whether this mode is polled (tcp, file) rather than announced by an event.
     pub fn probes(&self) -> bool {
         matches!(self.mode, Mode::Tcp(..) | Mode::File(_))
+    }
+
+    /// `alive:DURATION`: how long the app must keep running to count as ready.
+    pub fn alive_after(&self) -> Option<Duration> {
+        match self.mode {
+            Mode::Alive(d) => Some(d),
+            _ => None,
+        }
     }
 
     /// Whether the app counts as ready as soon as it runs.

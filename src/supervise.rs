@@ -262,6 +262,7 @@ fn supervise(cfg: &Config) -> Result<Exit, Fatal> {
     let rules = Rules {
         ready_on_spawn: detector.on_spawn(),
         probes: detector.probes(),
+        alive_after: detector.alive_after(),
         plan,
         policy: cfg.policy.clone(),
         drain_timeout: cfg.log.drain_timeout,

@@ -464,3 +464,79 @@ fn a_request_during_the_start_is_kept() {
     assert_eq!(run.wait().code(), Some(0), "{}", run.stderr());
     run.assert_nothing_left();
 }
+
+/// Overlap for an app that can tell nothing (`--ready alive:DURATION`): a new generation that
+/// dies within the grace period is a failed restart and the running one keeps serving; one
+/// that lives through it replaces the old one. Without a readiness mode, overlap is refused.
+#[test]
+fn overlap_with_a_grace_period() {
+    let refused = Command::new(sigshim())
+        .args([
+            "--restart-on",
+            "USR1",
+            "--restart-mode",
+            "overlap",
+            "--",
+            "true",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("--ready alive:"), "{err}");
+
+    let app = format!(
+        "if [ \"$SIGSHIM_GENERATION\" = 2 ]; then echo broken; exit 1; fi; exec {} legacy",
+        probe()
+    );
+    let flags: Vec<String> = [
+        "-v",
+        "--log",
+        "inherit",
+        "--ready",
+        "alive:300ms",
+        "--stop-signal",
+        "INT",
+        "--restart-on",
+        "USR1",
+        "--restart-mode",
+        "overlap",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut run = start(&flags, &["sh", "-c", &app]);
+    let first = field(&run.expect("ready pid="), "pid");
+    assert!(
+        eventually(TIMEOUT, || run.stderr().contains("ready")),
+        "{}",
+        run.stderr()
+    );
+    run.signal(libc::SIGUSR1);
+    run.expect("broken");
+    assert!(
+        eventually(TIMEOUT, || run
+            .stderr()
+            .contains("failed before it was ready")),
+        "{}",
+        run.stderr()
+    );
+    assert!(
+        !is_zombie_or_gone(first),
+        "the serving generation was stopped"
+    );
+    run.signal(libc::SIGUSR1);
+    let third = field(&run.expect("ready pid="), "pid");
+    // The old one is stopped only once the new one has lived through its grace period.
+    run.expect("cleanup");
+    assert!(
+        eventually(TIMEOUT, || run
+            .stderr()
+            .contains(&format!("stopping generation 1 (pid {first})"))),
+        "{}",
+        run.stderr()
+    );
+    assert!(!is_zombie_or_gone(third));
+    run.signal(libc::SIGTERM);
+    assert_eq!(run.wait().code(), Some(0), "{}", run.stderr());
+    run.assert_nothing_left();
+}
