@@ -470,7 +470,10 @@ pub enum Parsed {
 
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Parsed {
     let args: Vec<OsString> = args.into_iter().collect();
-    if let Err(msg) = unknown_options(&args) {
+    // One clap Command for both passes: building it is most of sigshim's start-up.
+    let mut cmd = command();
+    cmd.build();
+    if let Err(msg) = unknown_options(&cmd, &args) {
         return Parsed::Print {
             text: format!(
                 "sigshim: usage: {} (see sigshim --help)\n",
@@ -479,7 +482,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Parsed {
             code: crate::exit::USAGE,
         };
     }
-    let args = match Args::try_parse_from(args) {
+    let parsed = cmd
+        .try_get_matches_from_mut(args)
+        .and_then(|m| <Args as clap::FromArgMatches>::from_arg_matches(&m));
+    let args = match parsed {
         Ok(a) => a,
         Err(e) => {
             let code = if e.use_stderr() {
@@ -528,9 +534,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Parsed {
 /// (`-vv`) may end in one that takes a value; the first other word is PROGRAM, and everything
 /// after it belongs to PROGRAM (`sigshim -v app --flag`). A PROGRAM whose name starts with `-`
 /// goes after `--`. Values themselves are left to clap and `validate`.
-fn unknown_options(args: &[OsString]) -> Result<(), String> {
-    let mut cmd = command();
-    cmd.build();
+fn unknown_options(cmd: &clap::Command, args: &[OsString]) -> Result<(), String> {
     let takes_value = |a: &clap::Arg| a.get_action().takes_values();
     let mut words = args.iter().skip(1).map(|w| w.to_string_lossy());
     while let Some(word) = words.next() {
@@ -551,7 +555,7 @@ fn unknown_options(args: &[OsString]) -> Result<(), String> {
                     words.next();
                 }
                 Some(_) => {}
-                None => return Err(unknown(&cmd, &word)),
+                None => return Err(unknown(cmd, &word)),
             }
         } else if let Some(shorts) = word.strip_prefix('-') {
             if shorts.is_empty() {
@@ -571,7 +575,7 @@ fn unknown_options(args: &[OsString]) -> Result<(), String> {
                         break;
                     }
                     Some(_) => {}
-                    None if shorts.chars().count() == 1 => return Err(unknown(&cmd, &word)),
+                    None if shorts.chars().count() == 1 => return Err(unknown(cmd, &word)),
                     None => {
                         return Err(format!("unknown option '-{c}' in '{word}'"));
                     }
