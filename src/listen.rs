@@ -310,17 +310,9 @@ fn tcp_listener(a: &SocketAddr, backlog: i32) -> std::io::Result<OwnedFd> {
 }
 
 fn unix_listener(path: &std::path::Path, backlog: i32) -> std::io::Result<OwnedFd> {
-    let bytes = path.as_os_str().as_bytes();
-    // SAFETY: sockaddr_un is plain old data.
-    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    if bytes.len() >= addr.sun_path.len() {
-        return Err(std::io::Error::from_raw_os_error(libc::ENAMETOOLONG));
-    }
-    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
-        *d = *s as libc::c_char;
-    }
-    let len = (std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1) as libc::socklen_t;
+    // An absolute path (parse_spec): too long for sun_path is the only way to fail here.
+    let (addr, len) = crate::sys::unix_addr(path.as_os_str().as_bytes())
+        .ok_or_else(|| std::io::Error::from_raw_os_error(libc::ENAMETOOLONG))?;
     // A socket file left by an earlier run is replaced, one that answers is not: another
     // process serves it.
     if crate::sys::is_socket(path) {

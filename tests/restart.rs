@@ -39,6 +39,23 @@ fn start(flags: &[String], app: &[&str]) -> Run {
     Run::start(cmd)
 }
 
+/// Waits until sigshim's stderr (-v) says `what`.
+fn says(run: &Run, what: &str) {
+    assert!(
+        eventually(TIMEOUT, || run.stderr().contains(what)),
+        "sigshim never said {what:?}:\n{}",
+        run.stderr()
+    );
+}
+
+/// An app whose generation 2 dies at once ("broken"); every other one is the legacy app.
+fn broken_second_generation() -> String {
+    format!(
+        "if [ \"$SIGSHIM_GENERATION\" = 2 ]; then echo broken; exit 1; fi; exec {} legacy",
+        probe()
+    )
+}
+
 /// Stop-then-start: the app is stopped by the full schedule (its cleanup runs), then started
 /// again; sigshim keeps its PID; each generation is announced ready; a stop after that
 /// stops the new one.
@@ -79,13 +96,7 @@ fn overlap() {
     run.expect("cleanup");
     assert!(eventually(TIMEOUT, || is_zombie_or_gone(first)));
     assert!(!is_zombie_or_gone(second));
-    assert!(
-        eventually(TIMEOUT, || run
-            .stderr()
-            .contains(&format!("stopping generation 1 (pid {first})"))),
-        "{}",
-        run.stderr()
-    );
+    says(&run, &format!("stopping generation 1 (pid {first})"));
     run.signal(libc::SIGTERM);
     run.expect("cleanup");
     assert_eq!(run.wait().code(), Some(0), "{}", run.stderr());
@@ -98,22 +109,12 @@ fn overlap() {
 fn overlap_failure_keeps_the_old_one() {
     let mut flags = legacy_flags("overlap");
     flags.push("-v".into());
-    // Generation 2 dies at once; every other one is the legacy app.
-    let app = format!(
-        "if [ \"$SIGSHIM_GENERATION\" = 2 ]; then echo broken; exit 1; fi; exec {} legacy",
-        probe()
-    );
+    let app = broken_second_generation();
     let mut run = start(&flags, &["sh", "-c", &app]);
     let first = field(&run.expect("ready pid="), "pid");
     run.signal(libc::SIGUSR1);
     run.expect("broken");
-    assert!(
-        eventually(TIMEOUT, || run
-            .stderr()
-            .contains("failed before it was ready")),
-        "{}",
-        run.stderr()
-    );
+    says(&run, "failed before it was ready");
     assert!(
         !is_zombie_or_gone(first),
         "the serving generation was stopped"
@@ -438,22 +439,28 @@ fn hooks_run_as_the_user() {
 #[test]
 fn a_request_during_the_start_is_kept() {
     let dir = temp_dir("restart-during-start");
-    let go = dir.join("go");
+    // Generation 1 is held before it is ready until the test opens the gate (a FIFO); every
+    // generation then becomes the legacy app.
+    let gate = dir.join("gate");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&gate)
+            .status()
+            .unwrap()
+            .success()
+    );
     let script = format!(
-        "echo started=$$; while [ ! -e {go} ]; do sleep 0.02; done; trap 'echo cleanup; exit 0' INT; echo ready pid=$$; while :; do sleep 0.05; done",
-        go = go.display()
+        "echo started=$$; if [ \"$SIGSHIM_GENERATION\" = 1 ]; then read go < {gate}; fi; exec {probe} legacy",
+        gate = gate.display(),
+        probe = probe()
     );
     let mut flags = legacy_flags("stop-start");
     flags.push("-v".into());
     let mut run = start(&flags, &["sh", "-c", &script]);
     let first = field(&run.expect("started="), "started");
     run.signal(libc::SIGUSR1);
-    assert!(
-        eventually(TIMEOUT, || run.stderr().contains("restarting once")),
-        "{}",
-        run.stderr()
-    );
-    std::fs::write(&go, "").unwrap();
+    says(&run, "restarting once");
+    std::fs::write(&gate, "go\n").unwrap();
     run.expect("ready pid=");
     run.expect("cleanup");
     let second = run.expect("started=");
@@ -485,10 +492,7 @@ fn overlap_with_a_grace_period() {
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(err.contains("--ready alive:"), "{err}");
 
-    let app = format!(
-        "if [ \"$SIGSHIM_GENERATION\" = 2 ]; then echo broken; exit 1; fi; exec {} legacy",
-        probe()
-    );
+    let app = broken_second_generation();
     let flags: Vec<String> = [
         "-v",
         "--log",
@@ -506,20 +510,10 @@ fn overlap_with_a_grace_period() {
     .to_vec();
     let mut run = start(&flags, &["sh", "-c", &app]);
     let first = field(&run.expect("ready pid="), "pid");
-    assert!(
-        eventually(TIMEOUT, || run.stderr().contains("ready")),
-        "{}",
-        run.stderr()
-    );
+    says(&run, "is ready");
     run.signal(libc::SIGUSR1);
     run.expect("broken");
-    assert!(
-        eventually(TIMEOUT, || run
-            .stderr()
-            .contains("failed before it was ready")),
-        "{}",
-        run.stderr()
-    );
+    says(&run, "failed before it was ready");
     assert!(
         !is_zombie_or_gone(first),
         "the serving generation was stopped"
@@ -528,13 +522,7 @@ fn overlap_with_a_grace_period() {
     let third = field(&run.expect("ready pid="), "pid");
     // The old one is stopped only once the new one has lived through its grace period.
     run.expect("cleanup");
-    assert!(
-        eventually(TIMEOUT, || run
-            .stderr()
-            .contains(&format!("stopping generation 1 (pid {first})"))),
-        "{}",
-        run.stderr()
-    );
+    says(&run, &format!("stopping generation 1 (pid {first})"));
     assert!(!is_zombie_or_gone(third));
     run.signal(libc::SIGTERM);
     assert_eq!(run.wait().code(), Some(0), "{}", run.stderr());
