@@ -21,7 +21,7 @@ use crate::notify::{Announcer, Detector, Mode};
 use crate::output::{Output, Pipes, Settings, Target, Token};
 use crate::signals::{Plan, Signal, Target as SignalTarget};
 use crate::sys;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -302,7 +302,7 @@ fn supervise(cfg: &Config) -> Result<Exit, Fatal> {
         hooks,
         listen,
         inherited,
-        owners: HashMap::new(),
+        owners: BTreeMap::new(),
     };
     ex.events.push_back(Event::Start);
     let result = ex.run(&sfd, State::Starting);
@@ -368,7 +368,7 @@ struct Executor<'a> {
     /// Which generation each descendant belongs to, by (PID, start time), learnt scan by
     /// scan: by process group, else by parent. Used to wind an old generation down without
     /// touching the new one's processes.
-    owners: HashMap<(i32, u64), Gen>,
+    owners: BTreeMap<(i32, u64), Gen>,
 }
 
 /// sigshim's own hooks (`--on-start`, `--on-restart`, `--on-exit`). Each runs under a sigshim
@@ -389,6 +389,17 @@ struct Hooks {
 
 impl Hooks {
     fn new(cfg: &Config, settings: Option<&Settings>) -> Hooks {
+        let c = &cfg.hooks;
+        if c.start.is_none() && c.restart.is_none() && c.exit.is_none() {
+            // No hook: nothing to look up or build at start-up.
+            return Hooks {
+                exe: std::path::PathBuf::new(),
+                base: Vec::new(),
+                cfg: c.clone(),
+                live: Vec::new(),
+                exit_pid: None,
+            };
+        }
         let mut base: Vec<std::ffi::OsString> = Vec::new();
         match settings.map(|s| &s.target) {
             Some(Target::Journald(p)) => {
@@ -985,7 +996,7 @@ impl Executor<'_> {
     /// to the one it was seen in before. sigshim's own hooks belong to none.
     fn tree(&mut self, g: Option<Gen>) -> Vec<Proc> {
         let all = descendants(self.me);
-        let mut owners: HashMap<(i32, u64), Gen> = HashMap::new();
+        let mut owners: BTreeMap<(i32, u64), Gen> = BTreeMap::new();
         for p in &all {
             let owner = self
                 .gens
