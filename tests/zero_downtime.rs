@@ -33,11 +33,20 @@ fn free_port() -> u16 {
 
 /// One request on a fresh connection.
 fn get(port: u16, path: &str) -> Result<String, std::io::Error> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    // Each failure says where it happened (and from which local port), to tell a refused or
+    // reset connection from a lost answer.
+    let at = |what: &'static str, local: Option<std::net::SocketAddr>| {
+        move |e: std::io::Error| {
+            std::io::Error::new(e.kind(), format!("{what} (from {local:?}): {e}"))
+        }
+    };
+    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(at("connect", None))?;
+    let local = s.local_addr().ok();
     s.set_read_timeout(Some(Duration::from_secs(20)))?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+        .map_err(at("send", local))?;
     let mut out = String::new();
-    s.read_to_string(&mut out)?;
+    s.read_to_string(&mut out).map_err(at("answer", local))?;
     if !out.starts_with("HTTP/1.0 200") || !out.contains("\r\n\r\ngen ") {
         return Err(std::io::Error::new(
             std::io::ErrorKind::UnexpectedEof,
@@ -161,10 +170,8 @@ fn restarts(mode: &str, n: usize, starter: bool) -> Outcome {
     let load = Load::start(port, 4);
     // A slow request, in flight when the first restart begins.
     let slow = std::thread::spawn(move || get(port, "/slow"));
-    assert!(eventually(Duration::from_secs(5), || {
-        // Its handler thread is running: the app has more than its main thread.
-        std::fs::read_dir(format!("/proc/{first}/task")).map_or(0, |d| d.count()) > 1
-    }));
+    let handling = run.expect("slow request in flight");
+    assert_eq!(field(&handling, "pid"), first, "{handling}");
     let t0 = Instant::now();
     let mut last = first;
     for i in 0..n {
