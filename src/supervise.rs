@@ -969,12 +969,14 @@ impl Executor<'_> {
             .map(|p| p.pid)
             .collect();
         for &pgid in &groups {
+            debug!("SIGKILL to process group {pgid} (generation {g:?})");
             // SAFETY: kill on an unreaped child's process group.
             unsafe { libc::kill(-pgid, libc::SIGKILL) };
         }
         self.with_reserve(|ex| {
             for p in ex.tree(g) {
                 if !groups.contains(&p.pgid) {
+                    debug!("SIGKILL to pid {} (generation {g:?})", p.pid);
                     ex.signal_one(p, Signal::KILL);
                 }
             }
