@@ -217,8 +217,9 @@ EOF
 ## 6b. Log path to journald: $LOG_LINES lines -> a private systemd-journald
 
 journald is tests/harness/journald.sh's private instance (own mount and network namespaces, no
-rate limit, volatile storage), started afresh for every run. sigshim sends the native protocol
-to its socket; \`gen | systemd-cat\` runs inside journald's mount namespace (nsenter) so that it
+rate limit, volatile storage), started afresh for every run. sigshim sends over journald's
+stdout stream protocol (its default), and in the second row over the native protocol, a datagram
+per line; \`gen | systemd-cat\` runs inside journald's mount namespace (nsenter) so that it
 reaches that journald's stream socket (systemd-cat without a command connects the stream and
 execs cat, which is the forwarder measured). The third row lets journald read gen's stdout stream
 itself (\`systemd-cat gen\`: no forwarding process at all), for scale. Rate = distinct lines in
@@ -241,8 +242,10 @@ EOF
 		trap 'SIGSHIM_DAEMON_STATE=$STATE bash "$ROOT/tests/harness/journald.sh" stop >/dev/null 2>&1 || true' EXIT
 		"${DRIVER[@]}" log --errlog "$ERRLOG" --lines "$LOG_LINES" --rounds "$JOURNAL_ROUNDS" --gen gen \
 			--journald-sh "$ROOT/tests/harness/journald.sh" --state "$STATE" --ref systemd-cat \
-			'sigshim --log journald' wrap benchsig \
+			'sigshim --log journald (stream protocol)' wrap benchsig \
 			"sigshim --log journald --journal-socket $STATE/run/systemd/journal/socket --tag benchsig --" \
+			'sigshim --journal-protocol native' wrap benchnat \
+			"sigshim --log journald --journal-protocol native --journal-socket $STATE/run/systemd/journal/socket --tag benchnat --" \
 			'systemd-cat' pipe benchcat 'nsenter --target {JPID} --mount -- systemd-cat -t benchcat' \
 			'systemd-cat gen (no forwarder)' direct benchdirect \
 			'nsenter --target {JPID} --mount -- systemd-cat -t benchdirect'

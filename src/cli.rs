@@ -301,6 +301,15 @@ struct Args {
     )]
     journal_socket: PathBuf,
 
+    /// How records reach journald: stream (its stdout stream, the `stdout` socket beside
+    /// --journal-socket, as systemd-cat and StandardOutput=journal use it: batched, the cheapest
+    /// for journald; journald cuts lines at its LineMax) or native (a datagram per record to
+    /// --journal-socket, with SYSLOG_PID and lines cut at --max-line). Default: stream when that
+    /// socket exists and --max-line is not given, else native.
+    #[arg(long, value_name = "PROTOCOL", value_parser = ["stream", "native"],
+          help_heading = "Output")]
+    journal_protocol: Option<String>,
+
     /// The syslog socket.
     #[arg(
         long,
@@ -407,6 +416,8 @@ pub enum LogMode {
 pub struct Log {
     pub mode: LogMode,
     pub journal_socket: PathBuf,
+    /// `--journal-protocol`: `Some(true)` stream, `Some(false)` native, `None` chosen at start.
+    pub journal_stream: Option<bool>,
     pub syslog_socket: PathBuf,
     pub syslog_format: Format,
     pub tag: Vec<u8>,
@@ -862,6 +873,12 @@ fn validate_log(a: &Args) -> Result<Log, String> {
         }
         other => other,
     };
+    let journal_stream = a.journal_protocol.as_deref().map(|p| p == "stream");
+    if journal_stream == Some(true) && max_line.is_some() {
+        return Err(
+            "--max-line: with --journal-protocol stream, journald cuts lines at its own LineMax; use --journal-protocol native for records cut at --max-line".into(),
+        );
+    }
     Ok(Log {
         mode: match a.log.as_str() {
             "journald" => LogMode::Journald,
@@ -870,6 +887,7 @@ fn validate_log(a: &Args) -> Result<Log, String> {
             _ => LogMode::Auto,
         },
         journal_socket: a.journal_socket.clone(),
+        journal_stream,
         syslog_socket: a.syslog_socket.clone(),
         syslog_format: if a.syslog_format == "rfc5424" {
             Format::Rfc5424

@@ -80,7 +80,11 @@ fn log_settings(log: &Log, capture: bool) -> (Option<Settings>, Option<String>) 
                 None
             };
             why = Some(match &target {
-                Some(Target::Journald(p) | Target::Syslog(p, _)) => format!(
+                Some(Target::Journald(p)) => format!(
+                    "--log auto: {reason}: sending the app's lines to {}",
+                    journal_stream(log, p).as_deref().unwrap_or(p).display()
+                ),
+                Some(Target::Syslog(p, _)) => format!(
                     "--log auto: {reason}: sending the app's lines to {}",
                     p.display()
                 ),
@@ -98,6 +102,10 @@ fn log_settings(log: &Log, capture: bool) -> (Option<Settings>, Option<String>) 
             }
         }
     };
+    let journal_stream = match &target {
+        Target::Journald(p) => journal_stream(log, p),
+        _ => None,
+    };
     let max_line = log.max_line.unwrap_or(match target {
         Target::Journald(_) => 256 * 1024,
         Target::Syslog(..) => 8000,
@@ -112,9 +120,23 @@ fn log_settings(log: &Log, capture: bool) -> (Option<Settings>, Option<String>) 
             stderr_priority: log.stderr_priority,
             level_prefix: log.level_prefix,
             max_line,
+            journal_stream,
         }),
         why,
     )
+}
+
+/// journald's stdout stream socket when the stream protocol is to be used: the `stdout` socket
+/// beside the native one (journald makes both in one directory), chosen unless
+/// `--journal-protocol native`, a `--max-line` (only the native protocol's records are cut
+/// where sigshim says), or no such socket (an older or a stand-in journald) says otherwise.
+fn journal_stream(log: &Log, native: &std::path::Path) -> Option<std::path::PathBuf> {
+    let path = native.with_file_name("stdout");
+    match log.journal_stream {
+        Some(true) => Some(path),
+        Some(false) => None,
+        None => (log.max_line.is_none() && sys::is_socket(&path)).then_some(path),
+    }
 }
 
 pub fn run(cfg: &Config) -> Result<Exit, Fatal> {

@@ -113,9 +113,8 @@ pub fn dgram_socket() -> std::io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// A datagram socket connected to the unix socket at `path`, with a large send buffer so that
-/// a burst queues in the kernel rather than in sigshim.
-pub fn connect_dgram(path: &std::path::Path) -> std::io::Result<OwnedFd> {
+/// The address of the unix socket at `path` (any path: relative ones too).
+fn path_addr(path: &std::path::Path) -> std::io::Result<(libc::sockaddr_un, libc::socklen_t)> {
     let bytes = path.as_os_str().as_bytes();
     // SAFETY: sockaddr_un is plain old data.
     let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
@@ -126,6 +125,33 @@ pub fn connect_dgram(path: &std::path::Path) -> std::io::Result<OwnedFd> {
     for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
         *d = *s as libc::c_char;
     }
+    let len = (std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1) as libc::socklen_t;
+    Ok((addr, len))
+}
+
+fn connect_addr(
+    fd: &OwnedFd,
+    addr: &libc::sockaddr_un,
+    len: libc::socklen_t,
+) -> std::io::Result<()> {
+    // SAFETY: connect with a valid, initialised sockaddr_un of `len` bytes.
+    let r = unsafe {
+        libc::connect(
+            fd.as_raw_fd(),
+            (addr as *const libc::sockaddr_un).cast(),
+            len,
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A datagram socket connected to the unix socket at `path`, with a large send buffer so that
+/// a burst queues in the kernel rather than in sigshim.
+pub fn connect_dgram(path: &std::path::Path) -> std::io::Result<OwnedFd> {
+    let (addr, len) = path_addr(path)?;
     let fd = dgram_socket()?;
     let size: libc::c_int = 8 * 1024 * 1024;
     // SAFETY: setsockopt with a valid int option; failure only leaves the default.
@@ -138,18 +164,28 @@ pub fn connect_dgram(path: &std::path::Path) -> std::io::Result<OwnedFd> {
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
-    let len = (std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1) as libc::socklen_t;
-    // SAFETY: connect with a valid, initialised sockaddr_un of `len` bytes.
-    let r = unsafe {
-        libc::connect(
-            fd.as_raw_fd(),
-            (&addr as *const libc::sockaddr_un).cast(),
-            len,
+    connect_addr(&fd, &addr, len)?;
+    Ok(fd)
+}
+
+/// A non-blocking stream socket connected to the unix socket at `path`. A listener whose
+/// backlog is full answers EAGAIN at once instead of making sigshim wait.
+pub fn connect_stream(path: &std::path::Path) -> std::io::Result<OwnedFd> {
+    let (addr, len) = path_addr(path)?;
+    // SAFETY: socket with constant arguments.
+    let raw = unsafe {
+        libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
         )
     };
-    if r != 0 {
+    if raw < 0 {
         return Err(std::io::Error::last_os_error());
     }
+    // SAFETY: a descriptor we just created, owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    connect_addr(&fd, &addr, len)?;
     Ok(fd)
 }
 

@@ -57,6 +57,9 @@ pub struct Settings {
     pub stderr_priority: u8,
     pub level_prefix: bool,
     pub max_line: usize,
+    /// journald's stdout stream socket, when records go over the stream protocol (the
+    /// `Target::Journald` path is then only for sigshim's own diagnostics).
+    pub journal_stream: Option<PathBuf>,
 }
 
 /// The capture channels created before the child is spawned: the write ends go to the child.
@@ -123,6 +126,9 @@ struct Stream {
     /// While a line cut at --max-line goes on: its priority (the `<N>` prefix is read at the
     /// start of a line only, and a continuation keeps the line's priority).
     cont: Option<u8>,
+    /// journald's stdout stream for this stream's records (stream protocol only), connected
+    /// when its first record goes out, closed once its pipe is done and its records are sent.
+    conn: Option<OwnedFd>,
 }
 
 /// One queued record: `buf[start..end]` is the encoded datagram, `buf[msg..msg_end]` the line
@@ -136,11 +142,15 @@ struct Rec {
     msg_end: usize,
     /// The generation that wrote it (whose credentials it is sent with).
     g: u32,
+    /// Its stream: 1 stdout, 2 stderr (which journald stream connection takes it).
+    out: u8,
 }
 
 #[derive(Clone)]
 enum Encoder {
     Journald(journald::JournalHeader),
+    /// journald's stdout stream protocol: `<N>line\n`, the rest is in the connection's header.
+    JournalStream,
     Syslog(syslog::SyslogHeader),
     Passthrough,
 }
@@ -176,6 +186,10 @@ pub struct Output {
     creds: Vec<(u32, Vec<u64>)>,
     /// The kernel refused (no CAP_SYS_ADMIN): sigshim's own credentials from now on.
     creds_refused: bool,
+    /// Stream protocol: how many bytes of the head record are already written.
+    head_off: usize,
+    /// A connection failed since the last one that worked (for "reachable again").
+    down: bool,
 }
 
 /// Which of our descriptors a pollfd entry is, so `supervise` can hand results back.
@@ -189,9 +203,10 @@ impl Output {
     /// The destination is connected when the first record goes out, so that a start that
     /// fails (no descriptor left for the app) fails with one message.
     pub fn new(settings: &Settings, ready_regex: Option<regex_lite::Regex>) -> Output {
-        let path = match &settings.target {
-            Target::Journald(p) | Target::Syslog(p, _) => p.clone(),
-            Target::Passthrough => PathBuf::from("stdout/stderr"),
+        let path = match (&settings.target, &settings.journal_stream) {
+            (Target::Journald(_), Some(p)) => p.clone(),
+            (Target::Journald(p) | Target::Syslog(p, _), _) => p.clone(),
+            (Target::Passthrough, _) => PathBuf::from("stdout/stderr"),
         };
         Output {
             streams: Vec::with_capacity(4),
@@ -222,6 +237,8 @@ impl Output {
             ],
             creds: Vec::new(),
             creds_refused: false,
+            head_off: 0,
+            down: false,
         }
     }
 
@@ -244,11 +261,14 @@ impl Output {
     /// Reads generation `g`'s pipes from now on; its records carry `pid`. Its lines are
     /// watched for `--ready log:` until one matches.
     pub fn add(&mut self, g: u32, pid: i32, pipes: Pipes) {
-        // Streams of earlier generations that are done and empty are dropped here.
+        // Streams of earlier generations that are done and empty are dropped here (with
+        // their journald stream, which journald then sees end).
+        let queued = self.pending() > 0;
         self.streams
-            .retain(|s| s.fd.is_some() || s.splitter.pending() > 0);
+            .retain(|s| s.fd.is_some() || s.splitter.pending() > 0 || (s.conn.is_some() && queued));
         let st = &self.settings;
         let encoder = match &st.target {
+            Target::Journald(_) if st.journal_stream.is_some() => Encoder::JournalStream,
             Target::Journald(_) => Encoder::Journald(journald::JournalHeader::new(
                 &st.tag,
                 pid as u32,
@@ -280,6 +300,7 @@ impl Output {
                 out_fd: i as RawFd + 1,
                 name,
                 cont: None,
+                conn: None,
             });
         }
         if self.ready_regex.is_some() {
@@ -311,14 +332,28 @@ impl Output {
                     tokens.push(Token::Stream(i));
                 }
             }
-        } else if let Some(sock) = &self.sock {
+        } else if let Some(fd) = self.wait_fd() {
             fds.push(libc::pollfd {
-                fd: sock.as_raw_fd(),
+                fd,
                 events: libc::POLLOUT,
                 revents: 0,
             });
             tokens.push(Token::Socket);
         }
+    }
+
+    /// The socket the head record waits on for room: the datagram socket, or (stream
+    /// protocol) the head record's journald stream.
+    fn wait_fd(&self) -> Option<RawFd> {
+        if self.settings.journal_stream.is_none() {
+            return self.sock.as_ref().map(|s| s.as_raw_fd());
+        }
+        let r = self.recs.get(self.head)?;
+        let s = self
+            .streams
+            .iter()
+            .find(|s| s.g == r.g && s.out_fd == RawFd::from(r.out))?;
+        s.conn.as_ref().map(|c| c.as_raw_fd())
     }
 
     /// Handles readiness of one of our descriptors.
@@ -428,11 +463,12 @@ impl Output {
         let encoder = &*encoder;
         let stamp = match encoder {
             Encoder::Syslog(_) => Some(syslog::Stamp::now()),
-            Encoder::Journald(_) | Encoder::Passthrough => None,
+            Encoder::Journald(_) | Encoder::JournalStream | Encoder::Passthrough => None,
         };
         let watched = *watch == Some(g);
+        let out = out_fd as u8;
         let mut emit = |line: &[u8], end: lines::End| {
-            let journald = matches!(encoder, Encoder::Journald(_));
+            let journald = matches!(encoder, Encoder::Journald(_) | Encoder::JournalStream);
             if end == lines::End::Terminator && !journald {
                 // Only journald's records say where a line was cut; elsewhere the end of a
                 // cut line is no record.
@@ -465,6 +501,7 @@ impl Output {
                     msg: msg.start,
                     msg_end: msg.end,
                     g,
+                    out,
                 });
             };
             match (encoder, &stamp) {
@@ -490,6 +527,35 @@ impl Output {
                         let msg = journald::encode_marked(buf, h, priority, mark, seg);
                         push(buf, msg, start);
                     }
+                }
+                (Encoder::JournalStream, _) => {
+                    // journald reads `<N>` at the start of each line (level prefix on in the
+                    // connection's header), so the line's priority goes first, and again after
+                    // a NUL, where journald ends a line (`_LINE_BREAK=nul`) and starts the next.
+                    // A piece cut at --max-line goes on without a line end: journald gets the
+                    // line whole and cuts it at its own LineMax (`_LINE_BREAK=line-max`); a
+                    // last line without '\n' ends with the connection (`_LINE_BREAK=eof`).
+                    let start = buf.len();
+                    buf.reserve(message.len() + 4);
+                    if !continuing {
+                        buf.extend_from_slice(&[b'<', b'0' + priority.min(7), b'>']);
+                    }
+                    let msg_start = buf.len();
+                    if message.contains(&0) {
+                        for (k, seg) in message.split(|&b| b == 0).enumerate() {
+                            if k > 0 {
+                                buf.extend_from_slice(&[0, b'<', b'0' + priority.min(7), b'>']);
+                            }
+                            buf.extend_from_slice(seg);
+                        }
+                    } else {
+                        buf.extend_from_slice(message);
+                    }
+                    let msg_end = buf.len();
+                    if matches!(end, lines::End::Newline | lines::End::Terminator) {
+                        buf.push(b'\n');
+                    }
+                    push(buf, msg_start..msg_end, start);
                 }
                 (Encoder::Syslog(h), Some(st)) => {
                     let start = buf.len();
@@ -521,6 +587,7 @@ impl Output {
 
     fn lost(&mut self, e: &std::io::Error) {
         self.sock = None;
+        self.down = true;
         if !self.warned {
             self.warned = true;
             let why = if self.path.exists() && !crate::sys::is_socket(&self.path) {
@@ -539,6 +606,9 @@ impl Output {
     /// Sends queued records: batches of sendmmsg(2) until the queue is empty or the socket is
     /// full. Without a destination, the records go to stderr.
     fn flush(&mut self, now: Instant) {
+        if self.settings.journal_stream.is_some() {
+            return self.flush_stream(now);
+        }
         let mut reconnected = false;
         while self.pending() > 0 {
             if self.sock.is_none() && self.retry_at.is_none_or(|t| now >= t) {
@@ -625,6 +695,159 @@ impl Output {
             self.buf.clear();
             self.recs.clear();
             self.head = 0;
+        }
+    }
+
+    /// Connects stream `i` to journald's stdout stream and sends the header journald reads
+    /// first (systemd's `journald-stream.c`): identifier, no unit, the stream's priority with
+    /// the facility, level prefix on (every line starts with its own `<N>`), no forwarding.
+    fn connect_stream(&mut self, i: usize, now: Instant) {
+        let s = &self.streams[i];
+        let priority = u32::from(self.settings.facility) << 3 | u32::from(s.priority.min(7));
+        let mut digits = [0u8; 10];
+        let mut header = Vec::with_capacity(self.settings.tag.len() + 24);
+        header.extend_from_slice(&self.settings.tag);
+        header.extend_from_slice(b"\n\n");
+        header.extend_from_slice(decimal(priority, &mut digits));
+        header.extend_from_slice(b"\n1\n0\n0\n0\n");
+        let conn = crate::sys::connect_stream(&self.path).and_then(|fd| {
+            // A fresh connection's buffer takes the few dozen bytes at once.
+            // SAFETY: send on our socket from a valid buffer.
+            let n = unsafe {
+                libc::send(
+                    fd.as_raw_fd(),
+                    header.as_ptr().cast(),
+                    header.len(),
+                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                )
+            };
+            match n {
+                n if n == header.len() as isize => Ok(fd),
+                n if n < 0 => Err(std::io::Error::last_os_error()),
+                _ => Err(std::io::Error::from_raw_os_error(libc::EAGAIN)),
+            }
+        });
+        match conn {
+            Ok(fd) => {
+                if std::mem::take(&mut self.down) {
+                    info!("{} is reachable again", self.path.display());
+                }
+                self.retry_at = None;
+                self.streams[i].conn = Some(fd);
+            }
+            Err(e) => {
+                self.retry_at = Some(now + RETRY);
+                self.lost(&e);
+            }
+        }
+    }
+
+    /// [`flush`] for the stream protocol: each run of queued records of one stream in one
+    /// sendmsg(2) on that stream's connection, with the generation's credentials, until the
+    /// queue is empty or a connection is full. A connection that breaks (journald restarting)
+    /// is made again at once, then at most once a second; meanwhile records go to stderr.
+    fn flush_stream(&mut self, now: Instant) {
+        let mut reconnected = false;
+        while self.pending() > 0 {
+            let r = self.recs[self.head];
+            let Some(i) = self
+                .streams
+                .iter()
+                .position(|s| s.g == r.g && s.out_fd == RawFd::from(r.out))
+            else {
+                // Streams with queued records are kept (`add`); never here.
+                self.fallback(r);
+                self.head += 1;
+                self.head_off = 0;
+                continue;
+            };
+            if self.streams[i].conn.is_none() && self.retry_at.is_none_or(|t| now >= t) {
+                self.connect_stream(i, now);
+            }
+            let Some(conn) = &self.streams[i].conn else {
+                self.fallback_all();
+                break;
+            };
+            // The run of records of this stream that lie one after the other in `buf`.
+            let mut last = self.head;
+            while let Some(n) = self.recs.get(last + 1) {
+                if n.g != r.g || n.out != r.out || n.start != self.recs[last].end {
+                    break;
+                }
+                last += 1;
+            }
+            let bytes = &self.buf[r.start + self.head_off..self.recs[last].end];
+            let mut iov = libc::iovec {
+                iov_base: bytes.as_ptr() as *mut libc::c_void,
+                iov_len: bytes.len(),
+            };
+            // SAFETY: msghdr is plain old data; all-zero is an empty header.
+            let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+            msg.msg_iov = &mut iov;
+            msg.msg_iovlen = 1;
+            if let Some((_, c)) = self.creds.iter_mut().find(|(x, _)| *x == r.g) {
+                msg.msg_control = c.as_mut_ptr().cast();
+                msg.msg_controllen = (c.len() * 8) as _;
+            }
+            // SAFETY: one iovec into `self.buf` and the generation's control data, both
+            // untouched until the call returns.
+            let n = unsafe {
+                libc::sendmsg(
+                    conn.as_raw_fd(),
+                    &msg,
+                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                )
+            };
+            if n > 0 {
+                let to = r.start + self.head_off + n as usize;
+                while self.head < self.recs.len() && self.recs[self.head].end <= to {
+                    self.head += 1;
+                    self.sent += 1;
+                }
+                self.head_off = match self.recs.get(self.head) {
+                    Some(h) if h.start < to => to - h.start,
+                    _ => 0,
+                };
+                continue;
+            }
+            let err = std::io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EAGAIN) | Some(libc::ENOBUFS) => break,
+                Some(libc::EPERM) if !self.creds.is_empty() => {
+                    info!(
+                        "cannot send the app's records with its credentials ({}): journald records sigshim as their writer",
+                        crate::sys::os_error(&err)
+                    );
+                    self.creds.clear();
+                    self.creds_refused = true;
+                }
+                Some(libc::ESRCH) if !self.creds.is_empty() => {
+                    self.creds.retain(|(x, _)| *x != r.g);
+                }
+                _ => {
+                    // EPIPE, ECONNRESET: journald went away. The head record goes again whole
+                    // on the next connection: what the old one had of it is gone with journald.
+                    self.streams[i].conn = None;
+                    self.head_off = 0;
+                    self.lost(&err);
+                    self.retry_at = if reconnected { Some(now + RETRY) } else { None };
+                    reconnected = true;
+                }
+            }
+        }
+        if self.pending() == 0 {
+            self.buf.clear();
+            self.recs.clear();
+            self.head = 0;
+            self.head_off = 0;
+            // A stream whose pipe is done has nothing more to say: journald sees it end (and
+            // flushes an unterminated last line, `_LINE_BREAK=eof`).
+            for s in &mut self.streams {
+                if s.fd.is_none() {
+                    s.conn = None;
+                }
+            }
         }
     }
 
@@ -757,22 +980,23 @@ impl Output {
         self.flush(Instant::now());
         while self.pending() > 0 {
             let now = Instant::now();
-            if now >= deadline || self.sock.is_none() {
+            let Some(fd) = self.wait_fd() else {
+                break;
+            };
+            if now >= deadline {
                 break;
             }
-            if let Some(sock) = &self.sock {
-                let ms = deadline
-                    .saturating_duration_since(now)
-                    .as_millis()
-                    .clamp(1, i32::MAX as u128) as i32;
-                let mut pfd = libc::pollfd {
-                    fd: sock.as_raw_fd(),
-                    events: libc::POLLOUT,
-                    revents: 0,
-                };
-                // SAFETY: poll on one valid pollfd.
-                unsafe { libc::poll(&mut pfd, 1, ms) };
-            }
+            let ms = deadline
+                .saturating_duration_since(now)
+                .as_millis()
+                .clamp(1, i32::MAX as u128) as i32;
+            let mut pfd = libc::pollfd {
+                fd,
+                events: libc::POLLOUT,
+                revents: 0,
+            };
+            // SAFETY: poll on one valid pollfd.
+            unsafe { libc::poll(&mut pfd, 1, ms) };
             self.flush(Instant::now());
         }
         if self.pending() > 0 {
