@@ -130,8 +130,18 @@ fn log_settings(log: &Log, capture: bool) -> (Option<Settings>, Option<String>) 
 /// beside the native one (journald makes both in one directory), chosen unless
 /// `--journal-protocol native`, a `--max-line` (only the native protocol's records are cut
 /// where sigshim says), or no such socket (an older or a stand-in journald) says otherwise.
+/// A tag the stream's header cannot carry as it is (a line of at most 255 bytes that journald
+/// trims of white space) goes by the native protocol whatever was asked.
 fn journal_stream(log: &Log, native: &std::path::Path) -> Option<std::path::PathBuf> {
     let path = native.with_file_name("stdout");
+    let t = &log.tag;
+    if t.len() > 250
+        || t.contains(&b'\n')
+        || t.first().is_some_and(u8::is_ascii_whitespace)
+        || t.last().is_some_and(u8::is_ascii_whitespace)
+    {
+        return None;
+    }
     match log.journal_stream {
         Some(true) => Some(path),
         Some(false) => None,
@@ -1125,6 +1135,30 @@ impl Executor<'_> {
 
     /// Reaps every child that has ended (SIGCHLDs coalesce: catatonit#4) and tells the machine.
     fn reap(&mut self) {
+        // journald takes a record's `_PID` from the credentials it comes with, and a PID can
+        // be named only while its process exists: an app that has ended stays a zombie until
+        // what it wrote has gone out (bounded: a stuck journald gets what it takes in time).
+        if let Some(o) = self.output.as_mut() {
+            for p in self.gens.iter().filter(|p| !p.reaped) {
+                if !o.speaks_for(p.g) {
+                    continue;
+                }
+                // SAFETY: waitid into a zeroed siginfo; WNOWAIT leaves the child as it is.
+                let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+                let r = unsafe {
+                    libc::waitid(
+                        libc::P_PID,
+                        p.pid as libc::id_t,
+                        &mut info,
+                        libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+                    )
+                };
+                // SAFETY: si_pid is set by a successful waitid (0 when nothing has ended).
+                if r == 0 && unsafe { info.si_pid() } == p.pid {
+                    o.speak_last(Instant::now() + Duration::from_millis(500));
+                }
+            }
+        }
         let mut ended: Vec<(Gen, ChildEnd)> = Vec::new();
         let remain = loop {
             let mut status = 0;

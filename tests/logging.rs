@@ -404,6 +404,146 @@ fn rejoin_journal(entries: &[JournalEntry], max: usize, out_levels: &[u8]) -> (L
     (out, err)
 }
 
+/// 1a. The same through journald's stdout stream protocol, sigshim's default where the stream
+///     socket is there (no --max-line): every line exactly once, in order per stream, under the
+///     app's identifier, `_PID` (the app's credentials go with the stream, sigshim being root
+///     here), facility and per-stream priority, `<N>` prefixes honoured; journald itself cuts
+///     the 200 KiB line at its LineMax and the NUL line at the NUL, and marks each cut
+///     (`_LINE_BREAK=line-max` / `nul`) so the pieces join back, and the last line without a
+///     `\n` comes with `_LINE_BREAK=eof`. Nothing went through the native socket.
+#[test]
+fn journald_stream_every_line_once_in_order() {
+    let Some(jd) = Journald::start("jd-stream") else {
+        return;
+    };
+    let dir = Scratch::new("jd-stream");
+    let (mut out, mut err) = (Stream::default(), Stream::default());
+    for c in 0..10 {
+        out.numbered("out", c * 10_000 + 1..=(c + 1) * 10_000, 6, 1000, 4);
+        err.numbered("err", c * 100 + 1..=(c + 1) * 100, 3, 50, 5);
+    }
+    let big = pattern(b"big ", 200 * 1024);
+    out.line(&big, &big, 6);
+    let odd = b"odd \xff\xfe \xc3( cr\rhere nul\x00here tab\tend \x1b[31m";
+    out.line(odd, odd, 6);
+    // A line that starts like a prefix but is not one sigshim honours (--level-prefix reads
+    // one digit 0-7): journald must not take it either.
+    out.line(b"<9>not a prefix", b"<9>not a prefix", 6);
+    out.unterminated(b"final line without newline", 6);
+    let script = child_script(&dir, &out, &err);
+
+    let tag = "jd-stream";
+    let mut run = Run::sigshim(&[
+        "--log",
+        "journald",
+        "--journal-socket",
+        jd.socket_str(),
+        "--tag",
+        tag,
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    let st = run.wait_for(Duration::from_secs(60));
+    let stderr = run.stderr();
+    assert_eq!(st.code(), Some(0), "{stderr}");
+    let pid = script_pid(&dir).to_string();
+    assert!(
+        fallback_lines(&stderr).is_empty() && fallback_count(&stderr).is_none(),
+        "lines went to stderr although journald was up:\n{}",
+        &stderr[..stderr.len().min(2000)]
+    );
+
+    jd.barrier();
+    let entries = jd.entries_for(
+        tag,
+        &[
+            "MESSAGE",
+            "PRIORITY",
+            "SYSLOG_FACILITY",
+            "SYSLOG_PID",
+            "_PID",
+            "_TRANSPORT",
+            "_STREAM_ID",
+            "_LINE_BREAK",
+        ],
+    );
+    let mut streams: Vec<String> = Vec::new();
+    let mut done: [Lines; 2] = [Vec::new(), Vec::new()];
+    let mut open: [Option<(Vec<u8>, u8, bool)>; 2] = [None, None];
+    let mut breaks = HashSet::new();
+    for e in &entries {
+        let msg = field_bytes(e, "MESSAGE").expect("MESSAGE");
+        let short = show(&msg);
+        assert_eq!(
+            field_str(e, "_TRANSPORT").as_deref(),
+            Some("stdout"),
+            "{short}"
+        );
+        assert_eq!(field_str(e, "_PID"), Some(pid.clone()), "{short}");
+        assert_eq!(
+            field_str(e, "SYSLOG_FACILITY").as_deref(),
+            Some("3"),
+            "{short}"
+        );
+        assert_eq!(field_str(e, "SYSLOG_PID"), None, "{short}");
+        let priority: u8 = field_str(e, "PRIORITY").unwrap().parse().unwrap();
+        // Which stream: the first record of each stream id tells (`out 1` or `err 1`).
+        let id = field_str(e, "_STREAM_ID").expect("_STREAM_ID");
+        if !streams.contains(&id) {
+            assert!(streams.len() < 2, "a third stream id: {short}");
+            streams.push(id.clone());
+        }
+        let first_of = |want: &str| {
+            entries
+                .iter()
+                .find(|x| field_str(x, "_STREAM_ID").as_deref() == Some(&id))
+                .and_then(|x| field_str(x, "MESSAGE"))
+                .is_some_and(|m| m.starts_with(want))
+        };
+        let i = if first_of("out ") { 0 } else { 1 };
+        let (mut line, p0) = match open[i].take() {
+            Some((mut line, p0, nul)) => {
+                if nul {
+                    line.push(0);
+                }
+                (line, p0)
+            }
+            None => (Vec::new(), priority),
+        };
+        line.extend_from_slice(&msg);
+        let brk = field_str(e, "_LINE_BREAK");
+        breaks.insert(brk.clone());
+        match brk.as_deref() {
+            Some("line-max") => open[i] = Some((line, p0, false)),
+            Some("nul") => open[i] = Some((line, p0, true)),
+            None | Some("eof") => done[i].push((line, p0)),
+            Some(other) => panic!("_LINE_BREAK={other}: {short}"),
+        }
+    }
+    assert!(open.iter().all(Option::is_none), "a split line never ended");
+    for b in ["line-max", "nul", "eof"] {
+        assert!(
+            breaks.contains(&Some(b.to_string())),
+            "no record with _LINE_BREAK={b}: journald did not cut where expected"
+        );
+    }
+    let [got_out, got_err] = done;
+    check_stream("stdout", &got_out, &out.want, usize::MAX);
+    check_stream("stderr", &got_err, &err.want, usize::MAX);
+    let native = jd.query(
+        &[&format!("SYSLOG_IDENTIFIER={tag}"), "_TRANSPORT=journal"],
+        &["MESSAGE"],
+    );
+    assert!(
+        native.is_empty(),
+        "{} records went by the native protocol",
+        native.len()
+    );
+    run.assert_nothing_left();
+}
+
 /// 1b. A line bigger than a datagram can carry, under a --max-line that allows it, arrives as
 ///     one entry (journald's protocol: a sealed memfd for an oversized entry).
 #[test]
@@ -483,8 +623,9 @@ fn auto_prefers_the_journal_at_its_default_path() {
             )
         })
         .collect();
-    // _TRANSPORT=journal: the native protocol, not /dev/log (which journald also serves there).
-    assert_eq!(got, [("via auto".to_string(), "journal".to_string())]);
+    // _TRANSPORT=stdout: journald's stream protocol (sigshim's default where the stream socket
+    // is there), not /dev/log, which journald also serves there.
+    assert_eq!(got, [("via auto".to_string(), "stdout".to_string())]);
     let own: Vec<String> = jd
         .entries_for("sigshim", &["MESSAGE"])
         .iter()
@@ -492,7 +633,7 @@ fn auto_prefers_the_journal_at_its_default_path() {
         .collect();
     assert!(
         own.iter().any(|m| m
-            == "--log auto: stdout is /dev/null, stderr is /dev/null: sending the app's lines to /run/systemd/journal/socket"),
+            == "--log auto: stdout is /dev/null, stderr is /dev/null: sending the app's lines to /run/systemd/journal/stdout"),
         "sigshim did not say why it captured: {own:?}"
     );
 }

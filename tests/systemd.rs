@@ -574,7 +574,7 @@ fn start_returns_once_the_app_sent_ready_through_sigshim() {
         socket, "/run/systemd/notify",
         "the app was handed systemd's own socket, not sigshim's relay"
     );
-    let pid = num(&sent, "SYSLOG_PID");
+    let pid = num(&sent, "_PID");
     assert_ne!(
         pid, main as i64,
         "the probe is sigshim's child, not sigshim"
@@ -645,7 +645,7 @@ fn reload_reaches_the_app_as_usr2() {
                     })
                     .collect();
                 (lines.len() >= n).then(|| {
-                    assert!(lines.iter().all(|e| num(e, "SYSLOG_PID") == pid as i64));
+                    assert!(lines.iter().all(|e| num(e, "_PID") == pid as i64));
                 })
             },
         );
@@ -709,13 +709,13 @@ fn stop_runs_the_apps_cleanup_and_ends_clean() {
 // ---------------------------------------------------------------------------------------------
 // d. Journal identity
 
-/// The app's lines are in the journal under the app's identifier with the app's PID, both the
-/// one sigshim writes (SYSLOG_PID) and the one journald records (`_PID`, `_COMM`, `_EXE`:
-/// sigshim, root here, sends them with the app's credentials), so `journalctl _COMM=...` and
-/// `journalctl /path/to/app` find them; stdout at priority 6 and stderr at 3, attributed to
-/// the unit; none came through the stdout stream (sigshim did not fall back to its stderr).
-/// sigshim's own account of the stop (the unit passes -v) is there under `sigshim` with
-/// sigshim's PID.
+/// The app's lines are in the journal under the app's identifier with the app's PID as journald
+/// records it (`_PID`, `_COMM`, `_EXE`: sigshim, root here, sends them over journald's stdout
+/// stream with the app's credentials), so `journalctl _COMM=...` and `journalctl
+/// /path/to/app` find them; stdout at priority 6 and stderr at 3 with the facility, attributed
+/// to the unit; none came through systemd's stream of sigshim's own stdout/stderr (sigshim did
+/// not fall back to its stderr: such a copy would carry sigshim's PID). sigshim's own account
+/// of the stop (the unit passes -v) is there under `sigshim` with sigshim's PID.
 #[test]
 fn journal_has_the_apps_lines_under_its_identity() {
     let Some(c) = Container::boot("journal") else {
@@ -732,7 +732,7 @@ fn journal_has_the_apps_lines_under_its_identity() {
     c.app_line(unit, "legacy-app", "clean-exit");
     for (e, prio) in [(&ready, 6), (&stderr, 3)] {
         assert_eq!(num(e, "PRIORITY"), prio, "{e:?}");
-        assert_eq!(num(e, "SYSLOG_PID"), pid, "{e:?}");
+        assert_eq!(num(e, "SYSLOG_FACILITY"), 3, "{e:?}");
         assert_eq!(num(e, "_PID"), pid, "{e:?}");
         assert_eq!(text(e, "_SYSTEMD_UNIT"), unit, "{e:?}");
     }
@@ -761,17 +761,19 @@ fn journal_has_the_apps_lines_under_its_identity() {
         .iter()
         .filter(|e| text(e, "SYSLOG_IDENTIFIER") == "legacy-app")
     {
-        assert_eq!(num(e, "SYSLOG_PID"), pid, "{e:?}");
-        assert_eq!(text(e, "_TRANSPORT"), "journal", "{e:?}");
+        assert_eq!(num(e, "_PID"), pid, "{e:?}");
+        assert_eq!(text(e, "_TRANSPORT"), "stdout", "{e:?}");
     }
-    let streamed: Vec<String> = journal
+    let app_lines = ["ready pid=", "starting (stderr)", "clean-exit"];
+    let copied: Vec<String> = journal
         .iter()
-        .filter(|e| text(e, "_TRANSPORT") == "stdout")
+        .filter(|e| text(e, "_PID") == main.to_string())
         .map(|e| text(e, "MESSAGE"))
+        .filter(|m| app_lines.iter().any(|l| m.contains(l)))
         .collect();
     assert!(
-        streamed.is_empty(),
-        "lines reached the journal through sigshim's stdout/stderr instead: {streamed:?}"
+        copied.is_empty(),
+        "lines reached the journal through sigshim's stdout/stderr instead: {copied:?}"
     );
     let own = c.journal_entry(unit, "sigshim's own record of the stop", |e| {
         let m = text(e, "MESSAGE");
@@ -1550,15 +1552,15 @@ fn log_auto_captures_the_journal_stream_and_leaves_a_file_alone() {
     let ready = c.app_line(unit, "sigshim-probe", "ready pid=");
     assert_eq!(
         text(&ready, "_TRANSPORT"),
-        "journal",
-        "not through the native protocol"
+        "stdout",
+        "not through journald's stream protocol"
     );
     let why = c.journal_entry(unit, "sigshim's --log auto reason", |e| {
         text(e, "MESSAGE").starts_with("--log auto: ")
     });
     assert_eq!(
         text(&why, "MESSAGE"),
-        "--log auto: stdout is systemd's journal stream for this service, stderr is systemd's journal stream for this service: sending the app's lines to /run/systemd/journal/socket"
+        "--log auto: stdout is systemd's journal stream for this service, stderr is systemd's journal stream for this service: sending the app's lines to /run/systemd/journal/stdout"
     );
 
     let unit = "auto-file.service";

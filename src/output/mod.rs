@@ -535,16 +535,24 @@ impl Output {
                     // A piece cut at --max-line goes on without a line end: journald gets the
                     // line whole and cuts it at its own LineMax (`_LINE_BREAK=line-max`); a
                     // last line without '\n' ends with the connection (`_LINE_BREAK=eof`).
+                    // The prefix is left out where journald would take the stream's own
+                    // priority anyway: one parse less per line for journald.
+                    let prefix = |buf: &mut Vec<u8>, seg: &[u8]| {
+                        if priority != default_priority || seg.first() == Some(&b'<') {
+                            buf.extend_from_slice(&[b'<', b'0' + priority.min(7), b'>']);
+                        }
+                    };
                     let start = buf.len();
                     buf.reserve(message.len() + 4);
                     if !continuing {
-                        buf.extend_from_slice(&[b'<', b'0' + priority.min(7), b'>']);
+                        prefix(buf, message);
                     }
                     let msg_start = buf.len();
                     if message.contains(&0) {
                         for (k, seg) in message.split(|&b| b == 0).enumerate() {
                             if k > 0 {
-                                buf.extend_from_slice(&[0, b'<', b'0' + priority.min(7), b'>']);
+                                buf.push(0);
+                                prefix(buf, seg);
                             }
                             buf.extend_from_slice(seg);
                         }
@@ -967,17 +975,22 @@ impl Output {
         }
     }
 
-    /// At the end: what the pipes hold (bounded, see `take_buffered`), the partial last lines,
-    /// then everything queued, within `deadline` (a stuck destination gets what it can take;
-    /// the rest goes to stderr). Reports the fallback count.
-    pub fn finish(&mut self, deadline: Instant) {
+    /// Whether generation `g`'s records go with its app's credentials: its app must not be
+    /// reaped while they are queued (`speak_last`).
+    pub fn speaks_for(&self, g: u32) -> bool {
+        self.creds.iter().any(|(x, _)| *x == g)
+    }
+
+    /// Generation `g`'s app has ended and is about to be reaped, after which its PID names
+    /// nobody (or somebody else): what its pipes hold and everything queued goes out now, with
+    /// its credentials, waiting for room until `deadline` at most.
+    pub fn speak_last(&mut self, deadline: Instant) {
         self.take_buffered();
-        for i in 0..self.streams.len() {
-            if self.streams[i].fd.take().is_some() {
-                self.frame(i, None);
-            }
-        }
-        self.flush(Instant::now());
+        self.deliver(deadline);
+    }
+
+    /// Sends until nothing is queued or `deadline` passes, waiting for room in between.
+    fn deliver(&mut self, deadline: Instant) {
         while self.pending() > 0 {
             let now = Instant::now();
             let Some(fd) = self.wait_fd() else {
@@ -999,6 +1012,20 @@ impl Output {
             unsafe { libc::poll(&mut pfd, 1, ms) };
             self.flush(Instant::now());
         }
+    }
+
+    /// At the end: what the pipes hold (bounded, see `take_buffered`), the partial last lines,
+    /// then everything queued, within `deadline` (a stuck destination gets what it can take;
+    /// the rest goes to stderr). Reports the fallback count.
+    pub fn finish(&mut self, deadline: Instant) {
+        self.take_buffered();
+        for i in 0..self.streams.len() {
+            if self.streams[i].fd.take().is_some() {
+                self.frame(i, None);
+            }
+        }
+        self.flush(Instant::now());
+        self.deliver(deadline);
         if self.pending() > 0 {
             warn!(
                 "{} did not take the last {} records in time; they went to stderr",

@@ -424,6 +424,36 @@ impl JsonBytes<'_> {
 /// protocol socket as seen from the host; `query()` reads the journal back as JSON.
 pub struct Journald {
     daemon: Daemon,
+    /// The sockets journald holds once started (its listeners and its own): any other socket
+    /// it holds is a client's stdout stream connection.
+    own_sockets: std::collections::HashSet<u64>,
+}
+
+/// The inodes of the sockets process `pid` holds.
+fn socket_inodes(pid: i32) -> std::collections::HashSet<u64> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Default::default();
+    };
+    dir.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_str()?.to_string();
+            l.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
+        })
+        .collect()
+}
+
+/// Connections waiting in the backlog of journald `pid`'s stdout stream socket (its Recv-Q, as
+/// `ss` shows it in journald's network namespace).
+fn stream_backlog(pid: i32) -> usize {
+    let out = Command::new("nsenter")
+        .args(["--target", &pid.to_string(), "--net", "ss", "-xlH"])
+        .output()
+        .expect("nsenter ss (iproute2, util-linux)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|l| l.contains("/systemd/journal/stdout "))
+        .and_then(|l| l.split_whitespace().nth(2)?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// One journal entry as `journalctl -o json` prints it. Use [`field_bytes`] / [`field_str`] to
@@ -437,8 +467,11 @@ impl Journald {
         if !require_root(&format!("journald test ({name})")) {
             return None;
         }
+        let daemon = Daemon::start(JOURNALD_SH, name);
+        let own_sockets = socket_inodes(daemon.pid());
         Some(Journald {
-            daemon: Daemon::start(JOURNALD_SH, name),
+            daemon,
+            own_sockets,
         })
     }
 
@@ -463,6 +496,7 @@ impl Journald {
 
     pub fn start_again(&mut self) {
         self.daemon.verb("start");
+        self.own_sockets = socket_inodes(self.daemon.pid());
     }
 
     /// Every entry, every field.
@@ -519,9 +553,28 @@ impl Journald {
         })
     }
 
-    /// Sends a marker entry on the native socket and waits until journald has stored it:
-    /// afterwards every datagram sent to that socket before this call is in the journal.
+    /// Waits until journald has taken every stdout stream connection made before this call
+    /// and read each to its end (nothing in the listening socket's backlog, then no stream
+    /// connection left open: journald reads a stream's every line before it closes it, and
+    /// closes it at the writer's EOF), then sends a marker entry on the native socket and waits
+    /// until journald has stored it: afterwards every datagram sent to that socket before this
+    /// call is in the journal too. For writers that have closed their streams (exited).
     pub fn barrier(&self) {
+        let pid = self.pid();
+        let drained = eventually_value(TIMEOUT, || {
+            // The backlog first: a connection accepted after this look is open in the next.
+            match stream_backlog(pid) {
+                0 => {}
+                n => return Err(format!("{n} stream connections not yet accepted")),
+            }
+            match socket_inodes(pid).difference(&self.own_sockets).count() {
+                0 => Ok(()),
+                n => Err(format!("{n} stream connections still open")),
+            }
+        });
+        if let Err(e) = drained {
+            panic!("journald did not finish its streams within {TIMEOUT:?}: {e}");
+        }
         let id = unique_tag();
         let sock = UnixDatagram::unbound().expect("datagram socket");
         let datagram = format!("SYSLOG_IDENTIFIER={BARRIER_TAG}\nMESSAGE={id}\n");
