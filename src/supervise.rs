@@ -149,6 +149,9 @@ fn journal_stream(log: &Log, native: &std::path::Path) -> Option<std::path::Path
     }
 }
 
+/// How long an ended app's last lines may hold its reaping up (`Executor::reap`).
+const LAST_WORDS: Duration = Duration::from_secs(2);
+
 pub fn run(cfg: &Config) -> Result<Exit, Fatal> {
     let result = supervise(cfg);
     if cfg.delivery.upstart_expect_stop && crate::notify::upstart_stop_once() {
@@ -1137,7 +1140,8 @@ impl Executor<'_> {
     fn reap(&mut self) {
         // journald takes a record's `_PID` from the credentials it comes with, and a PID can
         // be named only while its process exists: an app that has ended stays a zombie until
-        // what it wrote has gone out (bounded: a stuck journald gets what it takes in time).
+        // what it wrote has gone out (bounded: a stuck journald gets what it takes in time,
+        // the rest goes as sigshim's).
         if let Some(o) = self.output.as_mut() {
             for p in self.gens.iter().filter(|p| !p.reaped) {
                 if !o.speaks_for(p.g) {
@@ -1155,7 +1159,7 @@ impl Executor<'_> {
                 };
                 // SAFETY: si_pid is set by a successful waitid (0 when nothing has ended).
                 if r == 0 && unsafe { info.si_pid() } == p.pid {
-                    o.speak_last(Instant::now() + Duration::from_millis(500));
+                    o.speak_last(Instant::now() + LAST_WORDS);
                 }
             }
         }

@@ -1459,6 +1459,124 @@ echo "done $((i-1))""#,
     run.assert_nothing_left();
 }
 
+/// 4b. The same with journald over its stream protocol: journald stops while the app keeps
+///     writing (sigshim's connections break: EPIPE), and comes back while it still writes
+///     (sigshim connects anew). Every line ends up in the journal or, while journald was down,
+///     on sigshim's stderr; none twice; the count matches; delivery resumes. journald is stopped
+///     once everything sent so far is in the journal (bytes still in a stream when its reader
+///     exits are lost to any writer), so nothing at all may be missing.
+#[test]
+fn journald_restart_loses_no_line() {
+    let Some(mut jd) = Journald::start("jd-restart") else {
+        return;
+    };
+    let dir = Scratch::new("jd-restart");
+    let (go1, go2) = (dir.join("go1"), dir.join("go2"));
+    const FIRST: usize = 2000;
+    const LAST_BATCH: usize = 1000;
+    // As in rsyslog_restart_loses_no_line (the sleeps pace the app; they sync nothing).
+    let script = format!(
+        r#"i=1
+while [ $i -le {FIRST} ]; do echo "n $i"; i=$((i+1)); done
+while [ ! -e '{go1}' ]; do sleep 0.01; done
+while [ ! -e '{go2}' ]; do
+  k=0
+  while [ $k -lt 50 ]; do echo "n $i"; i=$((i+1)); k=$((k+1)); done
+  sleep 0.01
+done
+k=0
+while [ $k -lt {LAST_BATCH} ]; do echo "n $i"; i=$((i+1)); k=$((k+1)); done
+echo "done $((i-1))""#,
+        go1 = go1.display(),
+        go2 = go2.display()
+    );
+    let tag = "jd-restart";
+    let mut run = Run::sigshim(&[
+        "--log",
+        "journald",
+        "--journal-socket",
+        jd.socket_str(),
+        "--tag",
+        tag,
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    jd.wait_count(tag, FIRST, TIMEOUT);
+    jd.stop();
+    std::fs::write(&go1, "").unwrap();
+    let down = eventually_value(TIMEOUT, || {
+        let n = fallback_lines(&run.stderr()).len();
+        if n >= 200 { Ok(n) } else { Err(n) }
+    });
+    if let Err(n) = down {
+        panic!(
+            "journald is down, but only {n} lines reached sigshim's stderr:\n{}",
+            run.stderr()
+        );
+    }
+    jd.start_again();
+    let before = jd.count(tag);
+    jd.wait_count(tag, before + 1, Duration::from_secs(15));
+    std::fs::write(&go2, "").unwrap();
+    let st = run.wait_for(Duration::from_secs(30));
+    let stderr = stderr_once(&run, |e| fallback_count(e).is_some());
+    assert_eq!(st.code(), Some(0), "{stderr}");
+    jd.barrier();
+
+    let messages: Vec<String> = jd
+        .entries_for(tag, &["MESSAGE", "_TRANSPORT"])
+        .iter()
+        .inspect(|e| assert_eq!(field_str(e, "_TRANSPORT").as_deref(), Some("stdout")))
+        .filter_map(|e| field_str(e, "MESSAGE"))
+        .collect();
+    let total: usize = messages
+        .iter()
+        .find_map(|m| m.strip_prefix("done ")?.parse().ok())
+        .unwrap_or_else(|| panic!("no `done N` entry; stderr:\n{stderr}"));
+    let logged: Vec<usize> = messages
+        .iter()
+        .filter_map(|m| m.strip_prefix("n ")?.parse().ok())
+        .collect();
+    let on_stderr: Vec<usize> = fallback_lines(&stderr)
+        .iter()
+        .map(|l| {
+            l.strip_prefix("n ")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("unexpected line on sigshim's stderr: {l:?}"))
+        })
+        .collect();
+    eprintln!(
+        "{total} lines: {} in the journal, {} on stderr while journald was down",
+        logged.len(),
+        on_stderr.len()
+    );
+    let mut seen = HashSet::new();
+    for n in logged.iter().chain(&on_stderr) {
+        assert!(
+            seen.insert(*n),
+            "line {n} arrived twice (journal and/or stderr)"
+        );
+    }
+    let missing: Vec<usize> = (1..=total).filter(|n| !seen.contains(n)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {total} lines are neither in the journal nor on stderr, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(20)]
+    );
+    assert_eq!(seen.len(), total, "lines beyond `done {total}`");
+    let logged_set: HashSet<usize> = logged.iter().copied().collect();
+    assert!((1..=FIRST).all(|n| logged_set.contains(&n)));
+    assert!(
+        (total - LAST_BATCH + 1..=total).all(|n| logged_set.contains(&n)),
+        "delivery did not resume after the restart"
+    );
+    assert_eq!(fallback_count(&stderr), Some(on_stderr.len()), "{stderr}");
+    run.assert_nothing_left();
+}
+
 // ---------------------------------------------------------------------------------------------
 // A receiver that never reads
 
@@ -1591,6 +1709,11 @@ fn logging_usage_errors() {
         (&["--stdout-priority", "loud", "true"], "loud"),
         (&["--stderr-priority", "8", "true"], "8"),
         (&["--drain-timeout", "abc", "true"], "abc"),
+        (&["--journal-protocol", "datagram", "true"], "datagram"),
+        (
+            &["--journal-protocol", "stream", "--max-line", "100", "true"],
+            "--journal-protocol native",
+        ),
     ];
     for (args, names) in cases {
         let mut run = Run::sigshim(args);
