@@ -518,12 +518,13 @@ fn a_recycled_group_id_is_never_signalled() {
     let script = r#"
 set -eu
 sigshim=$1 probe=$2 dir=$3
-"$sigshim" --leftover-grace 30s -- sh -c 'trap "" TERM; setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo app=$$' >"$dir/out" 2>"$dir/err" &
+"$sigshim" --leftover-grace 30s -- sh -c 'trap "" TERM; setsid sh -c "echo >\"\$0\"; exec sleep 1000" "$0/left" </dev/null >/dev/null 2>&1 & until [ -e "$0/left" ]; do :; done; echo app=$$' "$dir" >"$dir/out" 2>"$dir/err" &
 sp=$!
 until grep -q app= "$dir/out"; do :; done
 app=$(sed -n 's/^app=//p' "$dir/out")
 # Reaped by sigshim: the PID is free (the leftover, which ignores the TERM leftovers get,
-# has a session of its own).
+# has a session of its own, taken before the app said app=: while it was still in the app's
+# process group, that group's ID kept the number in use and the next fork got another).
 while [ -e "/proc/$app" ]; do :; done
 echo $((app - 1)) > /proc/sys/kernel/ns_last_pid
 setsid "$probe" signals >"$dir/victim" 2>&1 &
