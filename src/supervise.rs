@@ -149,7 +149,8 @@ fn journal_stream(log: &Log, native: &std::path::Path) -> Option<std::path::Path
     }
 }
 
-/// How long an ended app's last lines may hold its reaping up (`Executor::reap`).
+/// How long an ended app's last lines may hold its reaping up (`Executor::reap`), at most: no
+/// longer than `--drain-timeout` either, the time the app's end may take for its output.
 const LAST_WORDS: Duration = Duration::from_secs(2);
 
 pub fn run(cfg: &Config) -> Result<Exit, Fatal> {
@@ -1159,7 +1160,8 @@ impl Executor<'_> {
                 };
                 // SAFETY: si_pid is set by a successful waitid (0 when nothing has ended).
                 if r == 0 && unsafe { info.si_pid() } == p.pid {
-                    o.speak_last(Instant::now() + LAST_WORDS);
+                    let bound = LAST_WORDS.min(self.cfg.log.drain_timeout);
+                    o.speak_last(Instant::now() + bound);
                 }
             }
         }

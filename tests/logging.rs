@@ -1661,6 +1661,77 @@ fn never_reading_receiver_bounds_memory_and_keeps_the_deadline() {
     run.assert_nothing_left();
 }
 
+/// 5b. The same with a journald stdout stream that accepts the connection and never reads:
+///     sigshim stays small and idle, and a stop still runs on schedule (the app's last words,
+///     which sigshim tries to get out before reaping it, wait no longer than the drain
+///     deadline). The stream starts with journald's header: identifier, no unit, the stream's
+///     priority with the facility (daemon.info = 30), level prefix on, no forwarding.
+#[test]
+fn never_reading_journal_stream_bounds_memory_and_keeps_the_deadline() {
+    let dir = Scratch::new("stream-sink");
+    let listener = std::os::unix::net::UnixListener::bind(dir.join("stdout")).unwrap();
+    let line = "x".repeat(99);
+    let script = format!(
+        "trap '' TERM INT; echo $$ > '{}'; exec yes {line}",
+        dir.join("pid").display()
+    );
+    let socket = dir.join("socket");
+    let mut run = Run::sigshim(&[
+        "--log",
+        "journald",
+        "--journal-protocol",
+        "stream",
+        "--journal-socket",
+        socket.to_str().unwrap(),
+        "--tag",
+        "flood",
+        "--kill-after",
+        "300ms",
+        "--drain-timeout",
+        "500ms",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    let child = script_pid(&dir);
+    let shim = run.pid();
+    let (mut conn, _) = listener.accept().expect("sigshim connects the stream");
+    let (window, cpu_before) = (Instant::now(), cpu_seconds(shim));
+    let mut peak = 0;
+    while window.elapsed() < Duration::from_secs(2) {
+        peak = peak.max(vm_rss_kib(shim));
+        std::thread::sleep(Duration::from_millis(50)); // sampling interval, not a synchronisation
+    }
+    let cpu = cpu_seconds(shim) - cpu_before;
+    eprintln!("stream full: sigshim peak VmRSS {peak} KiB, {cpu:.2} s CPU in 2 s");
+    assert!(peak < 16 * 1024, "sigshim's VmRSS reached {peak} KiB");
+    assert!(
+        cpu < 1.0,
+        "sigshim used {cpu:.2} s of CPU in 2 s: busy waiting?"
+    );
+    assert!(!is_zombie_or_gone(child), "the app should still be running");
+
+    let stop = Instant::now();
+    run.signal(libc::SIGTERM);
+    let st = run.wait_for(Duration::from_secs(5));
+    let took = stop.elapsed();
+    assert_eq!(st.signal(), Some(libc::SIGKILL), "{}", run.stderr());
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_millis(300 + 500 + 500 + 2000),
+        "stop took {took:?} (kill deadline 300ms, drain deadline 500ms, twice)"
+    );
+    let mut head = vec![0u8; 4096];
+    let n = std::io::Read::read(&mut conn, &mut head).unwrap();
+    let want = format!("flood\n\n30\n1\n0\n0\n0\n{line}\n{line}\n");
+    assert!(
+        head[..n].starts_with(want.as_bytes()),
+        "the stream does not start with journald's header and the app's lines: {}",
+        show(&head[..n.min(200)])
+    );
+    run.assert_nothing_left();
+}
+
 // ---------------------------------------------------------------------------------------------
 // inherit
 
