@@ -95,7 +95,7 @@ pub fn raise(sig: Signal) {
     // die, so changing its signal state has no other observer.
     unsafe {
         crate::sys::set_disposition(sig.0, libc::SIG_DFL);
-        libc::kill(libc::getpid(), sig.0);
+        libc::kill(crate::sys::pid(), sig.0);
     }
     crate::sys::sigmask(libc::SIG_UNBLOCK, crate::sys::SigSet::default().with(sig.0));
 }

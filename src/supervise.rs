@@ -285,8 +285,7 @@ fn supervise(cfg: &Config) -> Result<Exit, Fatal> {
         rules,
         gens: Vec::new(),
         cur: machine::FIRST,
-        // SAFETY: getpid has no preconditions.
-        me: unsafe { libc::getpid() },
+        me: sys::pid(),
         capture: settings.is_some(),
         first_pipes,
         output,
@@ -604,6 +603,15 @@ impl Executor<'_> {
             }
             let n = sys::console_pollfds(&mut fds);
             sources.extend(std::iter::repeat_n(Source::Console, n));
+            if fds.len() == 1 && due.is_none() {
+                // Signals are all there is to wait for (no captured output, no readiness
+                // channel, no console backlog) and nothing is due: wait in read(2) on the
+                // signalfd itself, so that a signal costs one system call before it is
+                // forwarded instead of poll(2) and then read(2), as catatonit does. The wait
+                // set is the one poll(2) would get; an idle sigshim still makes no calls.
+                self.signalled(sfd, &mut siginfo)?;
+                continue;
+            }
             sys::poll(
                 &mut fds,
                 due.map(|(at, _)| at.saturating_duration_since(now)),
@@ -641,15 +649,21 @@ impl Executor<'_> {
             }
             self.check_output();
             if fds[0].revents != 0 {
-                for &sig in sfd.read(&mut siginfo)? {
-                    if sig == Signal::CHLD {
-                        self.reap();
-                    } else {
-                        self.events.push_back(Event::Signal(sig));
-                    }
-                }
+                self.signalled(sfd, &mut siginfo)?;
             }
         }
+    }
+
+    /// One batch from the signalfd: SIGCHLD reaps, the rest go to the machine.
+    fn signalled(&mut self, sfd: &SignalFd, siginfo: &mut SigBuf) -> Result<(), Fatal> {
+        for &sig in sfd.read(siginfo)? {
+            if sig == Signal::CHLD {
+                self.reap();
+            } else {
+                self.events.push_back(Event::Signal(sig));
+            }
+        }
+        Ok(())
     }
 
     /// One transition. Facts the actions produce (a spawn's result, a probe's) are handled
@@ -1369,8 +1383,7 @@ fn parse_stat(pid: i32, stat: &str) -> Option<Proc> {
 /// The signal descriptor: every caught signal blocked and read as data.
 struct SignalFd {
     fd: OwnedFd,
-    /// Our own PID, taken once (getpid is a real system call on musl, and this is the path
-    /// every forwarded signal takes).
+    /// Our own PID (`sys::pid`, taken once: this is the path every forwarded signal takes).
     me: u32,
 }
 
@@ -1398,12 +1411,12 @@ impl SignalFd {
         let fd = sys::signalfd(set).map_err(|_| internal("cannot create a signalfd"))?;
         Ok(SignalFd {
             fd,
-            // SAFETY: getpid has no preconditions.
-            me: unsafe { libc::getpid() } as u32,
+            me: sys::pid() as u32,
         })
     }
 
-    /// Reads one batch of pending signals. Signals sigshim sent to itself (a SIGPIPE from a
+    /// Reads one batch of pending signals, waiting for one if none is pending (the descriptor
+    /// blocks: `sys::signalfd`). Signals sigshim sent to itself (a SIGPIPE from a
     /// write to a closed pipe, its own SIGSTOP) are dropped: they are not requests from
     /// outside.
     fn read<'b>(&self, b: &'b mut SigBuf) -> Result<&'b [Signal], Fatal> {

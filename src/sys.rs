@@ -24,6 +24,22 @@ pub fn os_error(e: &std::io::Error) -> String {
     }
 }
 
+/// sigshim's own PID, asked once: musl does not cache getpid(2), and the signal and exit paths
+/// need it. Never for code between fork and exec, which would get its parent's PID.
+pub fn pid() -> i32 {
+    use std::sync::atomic::{AtomicI32, Ordering};
+    static PID: AtomicI32 = AtomicI32::new(0);
+    match PID.load(Ordering::Relaxed) {
+        0 => {
+            // SAFETY: getpid has no preconditions.
+            let p = unsafe { libc::getpid() };
+            PID.store(p, Ordering::Relaxed);
+            p
+        }
+        p => p,
+    }
+}
+
 /// errno of the last failed call.
 pub fn errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
@@ -390,7 +406,12 @@ pub fn sigmask(how: libc::c_int, set: SigSet) -> bool {
     }
 }
 
-/// A non-blocking, close-on-exec signalfd for `set` (signalfd4(2)).
+/// A blocking, close-on-exec signalfd for `set` (signalfd4(2)).
+///
+/// Blocking, so that a loop with nothing else to wait for sleeps in read(2) on it and a signal
+/// costs one system call instead of poll(2) and then read(2) (catatonit waits the same way).
+/// A read after poll(2) reported it readable never blocks: the caller is the only reader, and
+/// the signals in `set` are blocked, so nothing else can take a pending one first.
 pub fn signalfd(set: SigSet) -> std::io::Result<OwnedFd> {
     // SAFETY: signalfd4 with a valid pointer to 8 bytes.
     let fd = unsafe {
@@ -399,7 +420,7 @@ pub fn signalfd(set: SigSet) -> std::io::Result<OwnedFd> {
             -1,
             &set.0 as *const u64,
             8usize,
-            libc::SFD_NONBLOCK | libc::SFD_CLOEXEC,
+            libc::SFD_CLOEXEC,
         )
     };
     if fd < 0 {
