@@ -295,6 +295,8 @@ fn supervise(cfg: &Config) -> Result<Exit, Fatal> {
         user,
         awaiting_output: false,
         events: VecDeque::with_capacity(8),
+        waiting: VecDeque::with_capacity(8),
+        actions: Vec::with_capacity(8),
         exit: None,
         reserve,
         tty,
@@ -351,6 +353,10 @@ struct Executor<'a> {
     awaiting_output: bool,
     /// Facts waiting for the machine, in order.
     events: VecDeque<Event>,
+    /// `feed`'s buffers, kept: the facts that waited while an event's actions ran, and the
+    /// actions.
+    waiting: VecDeque<Event>,
+    actions: Vec<Action>,
     exit: Option<Exit>,
     /// Two descriptors kept in reserve for the kill: with a full descriptor table (a leak in
     /// the app's notify messages, a low RLIMIT_NOFILE) the /proc scan would find nothing and
@@ -668,14 +674,21 @@ impl Executor<'_> {
 
     /// One transition. Facts the actions produce (a spawn's result, a probe's) are handled
     /// before anything that was already waiting.
+    ///
+    /// The action list and the event queue keep their buffers from one event to the next: no
+    /// allocation stands between a signal read and its kill(2), nor a free after it.
     fn feed(&mut self, state: State, e: Event) -> State {
         let now = Instant::now();
-        let (next, actions) = machine::step(state, e, now, &self.rules);
-        let waiting = std::mem::take(&mut self.events);
-        for a in actions {
+        let mut actions = std::mem::take(&mut self.actions);
+        let next = machine::step_into(state, e, now, &self.rules, &mut actions);
+        std::mem::swap(&mut self.events, &mut self.waiting);
+        for a in actions.drain(..) {
             self.execute(a);
         }
-        self.events.extend(waiting);
+        self.actions = actions;
+        let mut waiting = std::mem::take(&mut self.waiting);
+        self.events.extend(waiting.drain(..));
+        self.waiting = waiting;
         next
     }
 
