@@ -554,12 +554,18 @@ pub fn step_into(s: State, e: Event, now: Instant, r: &Rules, a: &mut Vec<Action
             if run.suspended && r.terminal != Terminal::Kept {
                 a.push(A::GiveTerminal);
             }
-            if let Some(n) = run.next {
-                // Not serving yet: it goes at once.
-                a.push(A::KillGen(n));
-            }
             let sent = sent_by(r.plan.route(sig).deliver);
+            let at = a.len();
             let next = begin_stop(run.g, Cause::Request, sent, run.ready, now, r, a);
+            if let Some(n) = run.next {
+                // Not serving yet: it goes at once, right after the serving one's stop signal
+                // (killing it scans /proc, which the stop signal does not wait for).
+                let signalled = a[at..]
+                    .iter()
+                    .take_while(|x| matches!(x, A::Deliver(_) | A::KillTree))
+                    .count();
+                a.insert(at + signalled, A::KillGen(n));
+            }
             a.push(A::Note(Note::StopRequested {
                 received: sig,
                 sent,
@@ -822,9 +828,8 @@ pub fn step_into(s: State, e: Event, now: Instant, r: &Rules, a: &mut Vec<Action
             ),
             Event::Timer(Timer::ReadyTimeout),
         ) => {
-            a.push(A::Note(Note::NotReady));
             let first = r.plan.schedule().first_signal();
-            begin_stop(
+            let next = begin_stop(
                 run.g,
                 Cause::ReadyTimeout,
                 Some(first),
@@ -832,7 +837,10 @@ pub fn step_into(s: State, e: Event, now: Instant, r: &Rules, a: &mut Vec<Action
                 now,
                 r,
                 a,
-            )
+            );
+            // The message after the stop signal: it is written to stderr or the log.
+            a.push(A::Note(Note::NotReady));
+            next
         }
 
         // --- the old generation of an overlap restart ----------------------------------
@@ -2783,6 +2791,7 @@ mod tests {
         assert_eq!(notes_removed(&a), [Action::TellRestartFailed(2)]);
         assert!(after(s), "{s:?}");
         // A stop request while the next one starts: it goes at once, the current one stops.
+        // The serving generation's stop signal comes first (killing the next one scans /proc).
         let (s, _) = run_from(
             serving,
             &r,
@@ -2790,7 +2799,14 @@ mod tests {
             &[(10, Event::Signal(PWR)), (11, Event::Spawned(2))],
         );
         let (s, a) = step(s, Event::Signal(Signal::TERM), t0 + MS(12), &r);
-        assert_eq!(a[0], Action::KillGen(2));
+        assert_eq!(
+            notes_removed(&a)[..3],
+            [
+                Action::Deliver(Signal::INT),
+                Action::Deliver(Signal::CONT),
+                Action::KillGen(2)
+            ]
+        );
         assert!(matches!(s, State::Stopping { g: 1, .. }));
     }
 
