@@ -308,6 +308,11 @@ fn supervise(cfg: &Config) -> Result<Exit, Fatal> {
     ex.events.push_back(Event::Start);
     let result = ex.run(&sfd, State::Starting);
     ex.announcer.cleanup();
+    // sigshim ends now (`main`): the signalfd and the reserve descriptors close with the
+    // process. Closing them here would be three system calls between the app's end and
+    // sigshim's, which is when the init is waiting.
+    std::mem::forget(std::mem::take(&mut ex.reserve));
+    std::mem::forget(sfd);
     result
 }
 

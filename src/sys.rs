@@ -367,8 +367,19 @@ struct KernelSigaction {
     mask: u64,
 }
 
+/// Signals whose disposition `set_disposition` last set to SIG_DFL, bit n-1 for signal n. sigshim
+/// installs no handler of its own and sets dispositions only through `set_disposition`, so
+/// these are known to be at their default action: `exit::raise` need not set it again.
+static AT_DEFAULT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Whether `sig`'s disposition is known to be SIG_DFL (set so by `set_disposition`).
+pub fn at_default(sig: i32) -> bool {
+    (1..=64).contains(&sig)
+        && AT_DEFAULT.load(std::sync::atomic::Ordering::Relaxed) & (1 << (sig - 1)) != 0
+}
+
 /// Sets `sig`'s disposition to SIG_DFL or SIG_IGN. Async-signal-safe: one system call on a
-/// stack value, so the child uses it between fork and exec.
+/// stack value and an atomic store, so the child uses it between fork and exec.
 ///
 /// # Safety
 /// `handler` must be SIG_DFL or SIG_IGN.
@@ -381,7 +392,7 @@ pub unsafe fn set_disposition(sig: i32, handler: libc::sighandler_t) -> bool {
     };
     // SAFETY: rt_sigaction with a valid pointer to a correctly laid out struct and the
     // kernel's sigset size (8 bytes).
-    unsafe {
+    let done = unsafe {
         libc::syscall(
             libc::SYS_rt_sigaction,
             sig,
@@ -389,7 +400,18 @@ pub unsafe fn set_disposition(sig: i32, handler: libc::sighandler_t) -> bool {
             std::ptr::null_mut::<KernelSigaction>(),
             8usize,
         ) == 0
+    };
+    if (1..=64).contains(&sig) {
+        let bit = 1u64 << (sig - 1);
+        let order = std::sync::atomic::Ordering::Relaxed;
+        if done && handler == libc::SIG_DFL {
+            AT_DEFAULT.fetch_or(bit, order);
+        } else {
+            // Failed, or ignored: not known to be at its default any more.
+            AT_DEFAULT.fetch_and(!bit, order);
+        }
     }
+    done
 }
 
 /// rt_sigprocmask(how, set). Async-signal-safe.
