@@ -8,7 +8,8 @@
 //! The loop waits on that descriptor, the app's pipes, the readiness descriptors and (when it
 //! has a backlog) sigshim's own stdout/stderr, with the state's earliest deadline as the
 //! timeout; with nothing due it sleeps in poll(2) indefinitely, making no system calls while
-//! the service is idle. Each fact becomes a `machine::Event`; `machine::step` decides; this
+//! the service is idle (in read(2) on the signalfd itself when that is the only descriptor:
+//! one system call per signal, not two). Each fact becomes a `machine::Event`; `machine::step` decides; this
 //! module performs the returned actions (signals, reaping, /proc, notifications, output) and
 //! never decides anything itself.
 
