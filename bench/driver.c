@@ -10,12 +10,15 @@
  *   driver mem     ROUNDS          ROWS   figure 2: VmRSS, VmHWM, Pss of the wrapper, child asleep
  *   driver idle    ROUNDS SECONDS  ROWS   figure 3: wake-ups and CPU of the wrapper over SECONDS
  *   driver signal  ROUNDS          ROWS   figure 4: kill(wrapper, USR1) -> the child's handler runs
+ *                                         (--signal TERM, child `sleeper TERM`: figure 4b, SIGTERM
+ *                                         as a repeated stop request)
  *   driver stop    ROUNDS          ROWS   figure 5: kill(wrapper, TERM) -> wrapper reaped
  *   driver log     OPTIONS         LOGROWS figure 6: the log path (see fig_log)
  *
  * ROWS are pairs NAME 'PREFIX': PREFIX is split on spaces and the child's command is appended
  * (empty PREFIX = the child alone, the bare case). Options before the rows: --ref NAME,
- * --child PATH (the sleeper of figures 2-5), --errlog FILE (where wrappers' stderr goes).
+ * --child 'PATH [ARGS]' (the sleeper of figures 2-5, split on spaces), --errlog FILE (where
+ * wrappers' stderr goes), --signal USR1|TERM (what figure 4 sends).
  *
  * Every descriptor the driver opens is close-on-exec, so a wrapper started while others are alive
  * holds none of their pipes. Children start with an empty signal mask and default dispositions. */
@@ -36,6 +39,8 @@
 static int devnull = -1;
 static int errfd = -1;
 static const char *child_path;
+static char **child_argv;
+static int fwd_signal = SIGUSR1;
 static const char *ref_name;
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
@@ -336,8 +341,7 @@ struct live {
 
 static void live_start(struct row *r, struct live *l)
 {
-	char *child[] = {(char *)child_path, NULL};
-	char **argv = command(r, child);
+	char **argv = command(r, child_argv);
 	uint64_t rec[2];
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) != 0)
@@ -518,7 +522,7 @@ static void fig_signal(int rounds, struct row *rows, int n)
 		for (int k = 0; k < n; k++) {
 			int i = perm[k];
 			uint64_t rec[2], t0 = now_ns();
-			kill(l[i].wrapper, SIGUSR1);
+			kill(l[i].wrapper, fwd_signal);
 			if (!read_record(l[i].fd, rec, 2000) || rec[0] != 2) {
 				lost[i]++;
 				continue;
@@ -541,10 +545,15 @@ static void fig_signal(int rounds, struct row *rows, int n)
 		print_ratio(p99, pct(lat[ref], got[ref], 0.99));
 		printf(" %d |\n", lost[i]);
 	}
-	printf("\n%d interleaved rounds (after %d warm-up rounds); all rows alive at once, one SIGUSR1 "
+	printf("\n%d interleaved rounds (after %d warm-up rounds); all rows alive at once, one %s "
 	       "each per round in shuffled order. Latency: kill(2) in the driver -> clock_gettime in the "
-	       "child's handler (CLOCK_MONOTONIC); bare = kill(child).\n",
-	       rounds, warm);
+	       "child's handler (CLOCK_MONOTONIC); bare = kill(child).%s\n",
+	       rounds, warm, fwd_signal == SIGTERM ? "SIGTERM" : "SIGUSR1",
+	       fwd_signal == SIGTERM
+		   ? " The child traps SIGTERM and survives it, so every SIGTERM after a wrapper's first "
+		     "is a repeated stop request: sigshim (no --stop-signal) forwards it, and the first one "
+		     "(in the warm-up) started its stop sequence."
+		   : "");
 }
 
 /* ---- figure 5: stop ---- */
@@ -979,6 +988,14 @@ int main(int argc, char **argv)
 			ref_name = argv[i + 1];
 		else if (!strcmp(argv[i], "--child"))
 			child_path = argv[i + 1];
+		else if (!strcmp(argv[i], "--signal")) {
+			if (!strcmp(argv[i + 1], "USR1"))
+				fwd_signal = SIGUSR1;
+			else if (!strcmp(argv[i + 1], "TERM"))
+				fwd_signal = SIGTERM;
+			else
+				die("--signal: USR1 or TERM");
+		}
 		else if (!strcmp(argv[i], "--errlog"))
 			errfd = open(argv[i + 1], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		else
@@ -987,6 +1004,10 @@ int main(int argc, char **argv)
 	if (rounds <= 0 || errfd < 0)
 		die("bad arguments");
 	n = parse_rows(argc - i, argv + i, &rows);
+	if (child_path) {
+		int nchild;
+		child_argv = split(child_path, &nchild);
+	}
 	if (strcmp(argv[1], "startup") == 0)
 		fig_startup(rounds, rows, n);
 	else if (!child_path)

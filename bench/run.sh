@@ -4,8 +4,12 @@
 #
 #   bash bench/run.sh               full run (about 5-6 minutes on 2 cores)
 #   QUICK=1 bash bench/run.sh       smoke run (under a minute)
-#   ONLY="1 6" bash bench/run.sh    some figures only (1..7)
+#   ONLY="1 6" bash bench/run.sh    some figures only (1..7; 4 runs 4 and 4b, ONLY=4a or 4b one
+#                                   of them)
 #   SIGSHIM_BIN=/path bash ...      measure this binary instead of building one
+#   SIGSHIM_BASE=/path bash ...     also measure this binary (say, main's) as the row `sigshim-base`
+#                                   of figures 1-5, interleaved with the others: before and after
+#                                   in one run
 #   BENCH_WORK=/dir                 where helpers, logs and results go (default /tmp/sigshim-bench)
 #   SINK_QLEN=512                   run figure 6a's receiver with this net.unix.max_dgram_qlen (root;
 #                                   a private network namespace), e.g. 512 as systemd sets at boot
@@ -81,6 +85,10 @@ else
 	cp "$built" "$WORK/bin/sigshim"
 fi
 
+if [ -n "${SIGSHIM_BASE:-}" ]; then
+	cp "$SIGSHIM_BASE" "$WORK/bin/sigshim-base"
+fi
+
 # ---- helpers (C, compiled here) --------------------------------------------------------------
 for prog in driver gen sink sleeper; do
 	gcc -O2 -Wall -Wextra -o "$WORK/bin/$prog" "$BENCH/$prog.c" -lm
@@ -99,6 +107,7 @@ cat <<EOF
 - when: $(date -u '+%Y-%m-%d %H:%M UTC'); sigshim tree: $commit; $(sigshim --version 2>/dev/null | head -1)
 - machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), kernel $(uname -r); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)
 - net.unix.max_dgram_qlen: $(cat /proc/sys/net/unix/max_dgram_qlen) (datagrams a unix socket queues before senders block; the kernel default is 10, systemd as PID 1 raises it to 512 at boot; figure 6b gives the private journald's namespace 512, JOURNAL_QLEN= to change)
+- sigshim-base row: $([ -n "${SIGSHIM_BASE:-}" ] && echo "$SIGSHIM_BASE ($(sigshim-base --version 2>/dev/null | head -1))" || echo none)
 - peers: tini $(tini --version | awk '{print $3}'), dumb-init $(dumb-init --version 2>&1 | awk '{print $2}'), catatonit $(catatonit --version 2>&1 | awk '{print $3}'), $(logger --version), systemd-cat $(systemd-cat --version | head -1 | awk '{print $2}')
 EOF
 
@@ -110,6 +119,7 @@ WRAPPERS=(
 	dumb-init 'dumb-init'
 	catatonit 'catatonit --'
 )
+[ -z "${SIGSHIM_BASE:-}" ] || WRAPPERS+=(sigshim-base 'sigshim-base --log inherit --')
 
 if want 1; then
 	cat <<EOF
@@ -153,7 +163,7 @@ EOF
 	took 3
 fi
 
-if want 4; then
+if want 4 || want 4a; then
 	cat <<EOF
 
 ## 4. Signal forwarding latency: kill(wrapper, SIGUSR1) -> the child's handler runs
@@ -162,6 +172,23 @@ EOF
 	"${DRIVER[@]}" signal "$SIGNAL_ROUNDS" --child sleeper --errlog "$ERRLOG" \
 		'bare (kill the child)' '' "${WRAPPERS[@]}"
 	took 4
+fi
+
+if want 4 || want 4b; then
+	cat <<EOF
+
+## 4b. SIGTERM as a repeated stop request: kill(wrapper, SIGTERM) -> the child's handler runs
+
+The child (\`sleeper TERM\`) traps SIGTERM and lives on, so the wrapper gets SIGTERM again and
+again and forwards it each time. For sigshim (no \`--stop-signal\`) the first SIGTERM starts the
+stop sequence (forwarded, then SIGCONT, issue 9), every later one is a stop request while
+stopping: forwarded again, then SIGCONT, the deadline kept. No kill deadline is set, so the
+child stays up for the whole figure.
+
+EOF
+	"${DRIVER[@]}" signal "$SIGNAL_ROUNDS" --signal TERM --child 'sleeper TERM' --errlog "$ERRLOG" \
+		'bare (kill the child)' '' "${WRAPPERS[@]}"
+	took 4b
 fi
 
 if want 5; then

@@ -90,12 +90,16 @@ pub fn raise(sig: Signal) {
         }
     }
     // The raw calls: the C library refuses its own real-time signals (glibc 32 and 33), and an
-    // app may die of one.
+    // app may die of one. A signal sigshim set to SIG_DFL at set-up (every one it forwards but
+    // SIGPIPE) is still there: no rt_sigaction on the way out of a stop. The faults Rust's
+    // runtime handles (SEGV, BUS) are not, and get it.
     // SAFETY: SIG_DFL is a valid disposition; the process is single-threaded and about to
     // die, so changing its signal state has no other observer.
     unsafe {
-        crate::sys::set_disposition(sig.0, libc::SIG_DFL);
-        libc::kill(libc::getpid(), sig.0);
+        if !crate::sys::at_default(sig.0) {
+            crate::sys::set_disposition(sig.0, libc::SIG_DFL);
+        }
+        libc::kill(crate::sys::pid(), sig.0);
     }
     crate::sys::sigmask(libc::SIG_UNBLOCK, crate::sys::SigSet::default().with(sig.0));
 }

@@ -480,12 +480,19 @@ pub const FIRST: Gen = 1;
 
 /// The transition function: the whole table.
 pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>) {
+    let mut a = Vec::with_capacity(4);
+    let next = step_into(s, e, now, r, &mut a);
+    (next, a)
+}
+
+/// [`step`], appending the actions to `a`: the executor keeps one vector for every event
+/// instead of allocating one before each signal it forwards.
+pub fn step_into(s: State, e: Event, now: Instant, r: &Rules, a: &mut Vec<Action>) -> State {
     use Action as A;
     use State::*;
-    let mut a = Vec::with_capacity(4);
     let later = |d: Duration| now.checked_add(d).unwrap_or(now);
     let restart_on = |sig: Signal| r.plan.route(sig).deliver == Deliver::Restart;
-    let next = match (s, e) {
+    match (s, e) {
         // --- starting a generation ---------------------------------------------------------
         (Starting, Event::Start) => {
             a.push(A::Spawn(FIRST));
@@ -539,7 +546,7 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
             Ready::Pending,
             now,
             r,
-            &mut a,
+            a,
         ),
 
         // --- signals while the app runs ------------------------------------------------
@@ -547,12 +554,18 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
             if run.suspended && r.terminal != Terminal::Kept {
                 a.push(A::GiveTerminal);
             }
-            if let Some(n) = run.next {
-                // Not serving yet: it goes at once.
-                a.push(A::KillGen(n));
-            }
             let sent = sent_by(r.plan.route(sig).deliver);
-            let next = begin_stop(run.g, Cause::Request, sent, run.ready, now, r, &mut a);
+            let at = a.len();
+            let next = begin_stop(run.g, Cause::Request, sent, run.ready, now, r, a);
+            if let Some(n) = run.next {
+                // Not serving yet: it goes at once, right after the serving one's stop signal
+                // (killing it scans /proc, which the stop signal does not wait for).
+                let signalled = a[at..]
+                    .iter()
+                    .take_while(|x| matches!(x, A::Deliver(_) | A::KillTree))
+                    .count();
+                a.insert(at + signalled, A::KillGen(n));
+            }
             a.push(A::Note(Note::StopRequested {
                 received: sig,
                 sent,
@@ -572,7 +585,7 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
             // An operator pressing Ctrl-C twice: deliver again, keep the deadline. During a
             // restart, a stop request stops everything.
             if let Some(sent) = sent_by(r.plan.route(sig).deliver) {
-                stop_signal(sent, &mut a);
+                stop_signal(sent, a);
             }
             let cause = if cause == Cause::Restart {
                 a.push(A::TellStopping {
@@ -604,7 +617,7 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
                     ..run
                 })
             } else {
-                restart(run, now, r, &mut a)
+                restart(run, now, r, a)
             }
         }
         (
@@ -620,7 +633,7 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
                 a.push(A::RunHook(Hook::Restart(g)));
             }
             if r.ready_on_spawn {
-                return step(Running(run), Event::Ready(g), now, r).map_actions(a);
+                return step_into(Running(run), Event::Ready(g), now, r, a);
             }
             Running(Run {
                 probe_at: first_probe(r, now),
@@ -629,7 +642,7 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
             })
         }
         (Running(run), Event::SpawnFailed { g, .. }) if run.next == Some(g) => {
-            restart_failed(run, g, &mut a)
+            restart_failed(run, g, a)
         }
         // A reload request once the app is ready, where sigshim reports reloads: RELOADING=1,
         // the signal, READY=1 (the app cannot tell sigshim when it is done; this is what
@@ -660,7 +673,7 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
             if r.terminal != Terminal::Kept {
                 a.push(A::GiveTerminal);
             }
-            route(Signal::CONT, r, &mut a);
+            route(Signal::CONT, r, a);
             deferred(
                 Run {
                     suspended: false,
@@ -668,18 +681,18 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
                 },
                 now,
                 r,
-                &mut a,
+                a,
             )
         }
         (Running(run), Event::Signal(sig)) if r.plan.route(sig).deliver == Deliver::Suspend => {
-            route(sig, r, &mut a);
+            route(sig, r, a);
             Running(Run {
                 suspended: true,
                 ..run
             })
         }
         (Running(_) | Stopping { .. }, Event::Signal(sig)) => {
-            route(sig, r, &mut a);
+            route(sig, r, a);
             s
         }
 
@@ -711,7 +724,7 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
             // Overlap: the new generation serves; the old one is stopped by its schedule.
             a.push(A::DeclareReady(g));
             a.push(A::Note(Note::Replaced { old: run.g, new: g }));
-            let down = old_stop(run.g, now, r, &mut a);
+            let down = old_stop(run.g, now, r, a);
             Running(Run {
                 g,
                 next: None,
@@ -742,7 +755,7 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
                 },
                 now,
                 r,
-                &mut a,
+                a,
             )
         }
         // The app announced readiness and ended before sigshim had read the announcement:
@@ -786,7 +799,7 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
                     probe_at: None,
                     ..run
                 };
-                return step(Running(run), Event::Ready(g), now, r).map_actions(a);
+                return step_into(Running(run), Event::Ready(g), now, r, a);
             }
             a.push(A::Probe);
             Running(Run {
@@ -804,7 +817,7 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
         (Running(run), Event::Timer(Timer::ReadyTimeout)) if run.next.is_some() => {
             let n = run.next.unwrap_or(run.g);
             a.push(A::KillGen(n));
-            restart_failed(run, n, &mut a)
+            restart_failed(run, n, a)
         }
         (
             Running(
@@ -815,17 +828,19 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
             ),
             Event::Timer(Timer::ReadyTimeout),
         ) => {
-            a.push(A::Note(Note::NotReady));
             let first = r.plan.schedule().first_signal();
-            begin_stop(
+            let next = begin_stop(
                 run.g,
                 Cause::ReadyTimeout,
                 Some(first),
                 Ready::Pending,
                 now,
                 r,
-                &mut a,
-            )
+                a,
+            );
+            // The message after the stop signal: it is written to stderr or the log.
+            a.push(A::Note(Note::NotReady));
+            next
         }
 
         // --- the old generation of an overlap restart ----------------------------------
@@ -877,7 +892,7 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
             let killed = matches!(old.down, Down::Stopping { step, .. }
                 if r.plan.schedule().step(step).is_some_and(|st| st.signal == Signal::KILL));
             if !others {
-                return (old_gone(run, old.g, now, r, &mut a), a);
+                return old_gone(run, old.g, now, r, a);
             }
             let down = if killed {
                 a.push(A::KillGen(old.g));
@@ -901,7 +916,7 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
         (Running(run @ Run { old: Some(old), .. }), Event::GenGone(g))
             if g == old.g && !matches!(old.down, Down::Stopping { .. }) =>
         {
-            old_gone(run, g, now, r, &mut a)
+            old_gone(run, g, now, r, a)
         }
         (Running(run), Event::Timer(Timer::OldOutput)) => {
             if let Some((g, _)) = run.old_output {
@@ -916,7 +931,7 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
         (Running(run), Event::MainEnded { g, end, .. }) if run.next == Some(g) => {
             a.push(A::Note(Note::Ended(g, end)));
             a.push(A::KillGen(g));
-            restart_failed(run, g, &mut a)
+            restart_failed(run, g, a)
         }
 
         // --- the stop schedule ---------------------------------------------------------
@@ -944,7 +959,7 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
                         a.push(A::KillTree);
                         a.push(A::Note(Note::KillDeadline));
                     } else {
-                        stop_signal(st.signal, &mut a);
+                        stop_signal(st.signal, a);
                         a.push(A::Note(Note::Step {
                             step: next,
                             signal: st.signal,
@@ -972,7 +987,7 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
             if let Some(n) = run.next {
                 a.push(A::KillGen(n));
             }
-            main_ended(g, end, others, None, false, run.ready, now, r, &mut a)
+            main_ended(g, end, others, None, false, run.ready, now, r, a)
         }
         (
             Stopping {
@@ -989,7 +1004,7 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
                 .schedule()
                 .step(step)
                 .is_some_and(|st| st.signal == Signal::KILL);
-            main_ended(g, end, others, Some(cause), killed, ready, now, r, &mut a)
+            main_ended(g, end, others, Some(cause), killed, ready, now, r, a)
         }
         // A generation that is no longer followed (an old one dropped by a stop, a failed
         // next one) ended.
@@ -1028,7 +1043,7 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
             },
             Event::Reaped { remain: false },
         ) => match then {
-            Then::Exit(exit) => draining(exit, ending, drain_until, ready, &mut a),
+            Then::Exit(exit) => draining(exit, ending, drain_until, ready, a),
             Then::Respawn => {
                 a.push(A::Spawn(g + 1));
                 Starting
@@ -1138,7 +1153,7 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
             Event::Signal(sig),
         ) if r.plan.route(sig).stop => {
             a.push(A::Note(Note::Hurry(sig)));
-            finish(exit, ending, ready, now, r, &mut a)
+            finish(exit, ending, ready, now, r, a)
         }
         (Hooking { exit, .. }, Event::Signal(sig)) if r.plan.route(sig).stop => {
             a.push(A::Note(Note::Hurry(sig)));
@@ -1163,7 +1178,7 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
                 ..
             },
             Event::OutputClosed,
-        ) => finish(exit, ending, ready, now, r, &mut a),
+        ) => finish(exit, ending, ready, now, r, a),
         (
             Draining {
                 exit,
@@ -1174,7 +1189,7 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
             Event::Timer(Timer::Drain),
         ) => {
             a.push(A::Note(Note::OutputStillOpen));
-            finish(exit, ending, ready, now, r, &mut a)
+            finish(exit, ending, ready, now, r, a)
         }
         (Hooking { exit, .. }, Event::HookDone) => {
             a.push(A::Exit(exit));
@@ -1200,19 +1215,6 @@ pub fn step(s: State, e: Event, now: Instant, r: &Rules) -> (State, Vec<Action>)
             a.push(A::Exit(Exit::Code(exit::INTERNAL)));
             Exited(Exit::Code(exit::INTERNAL))
         }
-    };
-    (next, a)
-}
-
-trait Prepend {
-    fn map_actions(self, before: Vec<Action>) -> Self;
-}
-
-impl Prepend for (State, Vec<Action>) {
-    /// `before`, then the actions of this transition.
-    fn map_actions(self, mut before: Vec<Action>) -> Self {
-        before.extend(self.1);
-        (self.0, before)
     }
 }
 
@@ -2789,6 +2791,7 @@ mod tests {
         assert_eq!(notes_removed(&a), [Action::TellRestartFailed(2)]);
         assert!(after(s), "{s:?}");
         // A stop request while the next one starts: it goes at once, the current one stops.
+        // The serving generation's stop signal comes first (killing the next one scans /proc).
         let (s, _) = run_from(
             serving,
             &r,
@@ -2796,7 +2799,14 @@ mod tests {
             &[(10, Event::Signal(PWR)), (11, Event::Spawned(2))],
         );
         let (s, a) = step(s, Event::Signal(Signal::TERM), t0 + MS(12), &r);
-        assert_eq!(a[0], Action::KillGen(2));
+        assert_eq!(
+            notes_removed(&a)[..3],
+            [
+                Action::Deliver(Signal::INT),
+                Action::Deliver(Signal::CONT),
+                Action::KillGen(2)
+            ]
+        );
         assert!(matches!(s, State::Stopping { g: 1, .. }));
     }
 

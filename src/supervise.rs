@@ -8,7 +8,8 @@
 //! The loop waits on that descriptor, the app's pipes, the readiness descriptors and (when it
 //! has a backlog) sigshim's own stdout/stderr, with the state's earliest deadline as the
 //! timeout; with nothing due it sleeps in poll(2) indefinitely, making no system calls while
-//! the service is idle. Each fact becomes a `machine::Event`; `machine::step` decides; this
+//! the service is idle (in read(2) on the signalfd itself when that is the only descriptor:
+//! one system call per signal, not two). Each fact becomes a `machine::Event`; `machine::step` decides; this
 //! module performs the returned actions (signals, reaping, /proc, notifications, output) and
 //! never decides anything itself.
 
@@ -321,8 +322,7 @@ fn supervise(cfg: &Config) -> Result<Exit, Fatal> {
         rules,
         gens: Vec::new(),
         cur: machine::FIRST,
-        // SAFETY: getpid has no preconditions.
-        me: unsafe { libc::getpid() },
+        me: sys::pid(),
         capture: settings.is_some(),
         first_pipes,
         output,
@@ -332,6 +332,8 @@ fn supervise(cfg: &Config) -> Result<Exit, Fatal> {
         user,
         awaiting_output: false,
         events: VecDeque::with_capacity(8),
+        waiting: VecDeque::with_capacity(8),
+        actions: Vec::with_capacity(8),
         exit: None,
         reserve,
         tty,
@@ -343,6 +345,11 @@ fn supervise(cfg: &Config) -> Result<Exit, Fatal> {
     ex.events.push_back(Event::Start);
     let result = ex.run(&sfd, State::Starting);
     ex.announcer.cleanup();
+    // sigshim ends now (`main`): the signalfd and the reserve descriptors close with the
+    // process. Closing them here would be three system calls between the app's end and
+    // sigshim's, which is when the init is waiting.
+    std::mem::forget(std::mem::take(&mut ex.reserve));
+    std::mem::forget(sfd);
     result
 }
 
@@ -388,6 +395,10 @@ struct Executor<'a> {
     awaiting_output: bool,
     /// Facts waiting for the machine, in order.
     events: VecDeque<Event>,
+    /// `feed`'s buffers, kept: the facts that waited while an event's actions ran, and the
+    /// actions.
+    waiting: VecDeque<Event>,
+    actions: Vec<Action>,
     exit: Option<Exit>,
     /// Two descriptors kept in reserve for the kill: with a full descriptor table (a leak in
     /// the app's notify messages, a low RLIMIT_NOFILE) the /proc scan would find nothing and
@@ -640,6 +651,15 @@ impl Executor<'_> {
             }
             let n = sys::console_pollfds(&mut fds);
             sources.extend(std::iter::repeat_n(Source::Console, n));
+            if fds.len() == 1 && due.is_none() {
+                // Signals are all there is to wait for (no captured output, no readiness
+                // channel, no console backlog) and nothing is due: wait in read(2) on the
+                // signalfd itself, so that a signal costs one system call before it is
+                // forwarded instead of poll(2) and then read(2), as catatonit does. The wait
+                // set is the one poll(2) would get; an idle sigshim still makes no calls.
+                self.signalled(sfd, &mut siginfo)?;
+                continue;
+            }
             sys::poll(
                 &mut fds,
                 due.map(|(at, _)| at.saturating_duration_since(now)),
@@ -677,27 +697,40 @@ impl Executor<'_> {
             }
             self.check_output();
             if fds[0].revents != 0 {
-                for &sig in sfd.read(&mut siginfo)? {
-                    if sig == Signal::CHLD {
-                        self.reap();
-                    } else {
-                        self.events.push_back(Event::Signal(sig));
-                    }
-                }
+                self.signalled(sfd, &mut siginfo)?;
             }
         }
     }
 
+    /// One batch from the signalfd: SIGCHLD reaps, the rest go to the machine.
+    fn signalled(&mut self, sfd: &SignalFd, siginfo: &mut SigBuf) -> Result<(), Fatal> {
+        for &sig in sfd.read(siginfo)? {
+            if sig == Signal::CHLD {
+                self.reap();
+            } else {
+                self.events.push_back(Event::Signal(sig));
+            }
+        }
+        Ok(())
+    }
+
     /// One transition. Facts the actions produce (a spawn's result, a probe's) are handled
     /// before anything that was already waiting.
+    ///
+    /// The action list and the event queue keep their buffers from one event to the next: no
+    /// allocation stands between a signal read and its kill(2), nor a free after it.
     fn feed(&mut self, state: State, e: Event) -> State {
         let now = Instant::now();
-        let (next, actions) = machine::step(state, e, now, &self.rules);
-        let waiting = std::mem::take(&mut self.events);
-        for a in actions {
+        let mut actions = std::mem::take(&mut self.actions);
+        let next = machine::step_into(state, e, now, &self.rules, &mut actions);
+        std::mem::swap(&mut self.events, &mut self.waiting);
+        for a in actions.drain(..) {
             self.execute(a);
         }
-        self.events.extend(waiting);
+        self.actions = actions;
+        let mut waiting = std::mem::take(&mut self.waiting);
+        self.events.extend(waiting.drain(..));
+        self.waiting = waiting;
         next
     }
 
@@ -1431,8 +1464,7 @@ fn parse_stat(pid: i32, stat: &str) -> Option<Proc> {
 /// The signal descriptor: every caught signal blocked and read as data.
 struct SignalFd {
     fd: OwnedFd,
-    /// Our own PID, taken once (getpid is a real system call on musl, and this is the path
-    /// every forwarded signal takes).
+    /// Our own PID (`sys::pid`, taken once: this is the path every forwarded signal takes).
     me: u32,
 }
 
@@ -1460,12 +1492,12 @@ impl SignalFd {
         let fd = sys::signalfd(set).map_err(|_| internal("cannot create a signalfd"))?;
         Ok(SignalFd {
             fd,
-            // SAFETY: getpid has no preconditions.
-            me: unsafe { libc::getpid() } as u32,
+            me: sys::pid() as u32,
         })
     }
 
-    /// Reads one batch of pending signals. Signals sigshim sent to itself (a SIGPIPE from a
+    /// Reads one batch of pending signals, waiting for one if none is pending (the descriptor
+    /// blocks: `sys::signalfd`). Signals sigshim sent to itself (a SIGPIPE from a
     /// write to a closed pipe, its own SIGSTOP) are dropped: they are not requests from
     /// outside.
     fn read<'b>(&self, b: &'b mut SigBuf) -> Result<&'b [Signal], Fatal> {

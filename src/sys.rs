@@ -24,6 +24,22 @@ pub fn os_error(e: &std::io::Error) -> String {
     }
 }
 
+/// sigshim's own PID, asked once: musl does not cache getpid(2), and the signal and exit paths
+/// need it. Never for code between fork and exec, which would get its parent's PID.
+pub fn pid() -> i32 {
+    use std::sync::atomic::{AtomicI32, Ordering};
+    static PID: AtomicI32 = AtomicI32::new(0);
+    match PID.load(Ordering::Relaxed) {
+        0 => {
+            // SAFETY: getpid has no preconditions.
+            let p = unsafe { libc::getpid() };
+            PID.store(p, Ordering::Relaxed);
+            p
+        }
+        p => p,
+    }
+}
+
 /// errno of the last failed call.
 pub fn errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
@@ -387,8 +403,19 @@ struct KernelSigaction {
     mask: u64,
 }
 
+/// Signals whose disposition `set_disposition` last set to SIG_DFL, bit n-1 for signal n. sigshim
+/// installs no handler of its own and sets dispositions only through `set_disposition`, so
+/// these are known to be at their default action: `exit::raise` need not set it again.
+static AT_DEFAULT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Whether `sig`'s disposition is known to be SIG_DFL (set so by `set_disposition`).
+pub fn at_default(sig: i32) -> bool {
+    (1..=64).contains(&sig)
+        && AT_DEFAULT.load(std::sync::atomic::Ordering::Relaxed) & (1 << (sig - 1)) != 0
+}
+
 /// Sets `sig`'s disposition to SIG_DFL or SIG_IGN. Async-signal-safe: one system call on a
-/// stack value, so the child uses it between fork and exec.
+/// stack value and an atomic store, so the child uses it between fork and exec.
 ///
 /// # Safety
 /// `handler` must be SIG_DFL or SIG_IGN.
@@ -401,7 +428,7 @@ pub unsafe fn set_disposition(sig: i32, handler: libc::sighandler_t) -> bool {
     };
     // SAFETY: rt_sigaction with a valid pointer to a correctly laid out struct and the
     // kernel's sigset size (8 bytes).
-    unsafe {
+    let done = unsafe {
         libc::syscall(
             libc::SYS_rt_sigaction,
             sig,
@@ -409,7 +436,18 @@ pub unsafe fn set_disposition(sig: i32, handler: libc::sighandler_t) -> bool {
             std::ptr::null_mut::<KernelSigaction>(),
             8usize,
         ) == 0
+    };
+    if (1..=64).contains(&sig) {
+        let bit = 1u64 << (sig - 1);
+        let order = std::sync::atomic::Ordering::Relaxed;
+        if done && handler == libc::SIG_DFL {
+            AT_DEFAULT.fetch_or(bit, order);
+        } else {
+            // Failed, or ignored: not known to be at its default any more.
+            AT_DEFAULT.fetch_and(!bit, order);
+        }
     }
+    done
 }
 
 /// rt_sigprocmask(how, set). Async-signal-safe.
@@ -426,7 +464,12 @@ pub fn sigmask(how: libc::c_int, set: SigSet) -> bool {
     }
 }
 
-/// A non-blocking, close-on-exec signalfd for `set` (signalfd4(2)).
+/// A blocking, close-on-exec signalfd for `set` (signalfd4(2)).
+///
+/// Blocking, so that a loop with nothing else to wait for sleeps in read(2) on it and a signal
+/// costs one system call instead of poll(2) and then read(2) (catatonit waits the same way).
+/// A read after poll(2) reported it readable never blocks: the caller is the only reader, and
+/// the signals in `set` are blocked, so nothing else can take a pending one first.
 pub fn signalfd(set: SigSet) -> std::io::Result<OwnedFd> {
     // SAFETY: signalfd4 with a valid pointer to 8 bytes.
     let fd = unsafe {
@@ -435,7 +478,7 @@ pub fn signalfd(set: SigSet) -> std::io::Result<OwnedFd> {
             -1,
             &set.0 as *const u64,
             8usize,
-            libc::SFD_NONBLOCK | libc::SFD_CLOEXEC,
+            libc::SFD_CLOEXEC,
         )
     };
     if fd < 0 {
