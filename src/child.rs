@@ -38,6 +38,9 @@ pub struct Spec<'a> {
     pub no_new_privs: bool,
     /// The controlling terminal, whose foreground the app's group gets before exec.
     pub terminal: Option<RawFd>,
+    /// The app leads a session of its own (setsid) instead of a process group in sigshim's:
+    /// where sigshim has no controlling terminal, as every init starts a service.
+    pub new_session: bool,
 }
 
 /// The identity `--user USER[:GROUP]` resolves to, looked up before fork (NSS lookups allocate
@@ -156,6 +159,7 @@ pub struct Prepared {
     groups_buf: Vec<libc::gid_t>,
     no_new_privs: bool,
     terminal: Option<RawFd>,
+    new_session: bool,
 }
 
 /// Builds argv, envp, the PATH candidates and the descriptor plan (all the allocation), and
@@ -238,6 +242,7 @@ pub fn prepare(spec: &Spec) -> Result<Prepared, SpawnError> {
         groups_buf,
         no_new_privs: spec.no_new_privs,
         terminal: spec.terminal,
+        new_session: spec.new_session,
     })
 }
 
@@ -324,6 +329,7 @@ impl Prepared {
                     groups_buf: &mut self.groups_buf,
                     no_new_privs: self.no_new_privs,
                     terminal: self.terminal,
+                    new_session: self.new_session,
                     candidates: &self.candidates,
                     argv: self.argv_ptrs.as_ptr(),
                     envp: self.envp_ptrs.as_ptr(),
@@ -335,9 +341,13 @@ impl Prepared {
         // Parent. setpgid here too, so that no signal sent to the group before the child got
         // to its own setpgid can miss it (the classic job-control race; EACCES once it has
         // exec'd).
+        // (Not for a child that makes a session of its own: setsid(2) refuses a group leader.
+        // Nothing signals the child's group before it has exec'd: its report is read first.)
         // SAFETY: plain syscalls on our own child and the terminal we were handed.
         unsafe {
-            libc::setpgid(pid, pid);
+            if !self.new_session {
+                libc::setpgid(pid, pid);
+            }
             // The same for the terminal (the child does it too, before exec): whichever runs
             // first, the app reads the terminal as its foreground.
             if let Some(tty) = self.terminal {
@@ -460,6 +470,7 @@ struct ChildArgs<'a> {
     groups_buf: &'a mut [libc::gid_t],
     no_new_privs: bool,
     terminal: Option<RawFd>,
+    new_session: bool,
     candidates: &'a [CString],
     argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
@@ -485,7 +496,13 @@ unsafe fn child_after_fork(a: ChildArgs) -> ! {
 
         // Own process group: the init's group-wide signal (Upstart, a terminal's Ctrl-C) must
         // reach sigshim only, so that it arrives at the app translated.
-        if libc::setpgid(0, 0) != 0 {
+        // Without a terminal, a session of its own (which is also its own group), as an init
+        // starts a service and as the app would be without sigshim in front of it.
+        if a.new_session {
+            if libc::setsid() < 0 {
+                fail(STEP_SETPGID);
+            }
+        } else if libc::setpgid(0, 0) != 0 {
             fail(STEP_SETPGID);
         }
         // On a terminal whose foreground sigshim held, the app's group takes it before exec,

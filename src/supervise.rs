@@ -287,6 +287,10 @@ fn supervise(cfg: &Config) -> Result<Exit, Fatal> {
     // Taken before the app runs, so that nothing it does can have used them up.
     let reserve = reserve_fds();
     let (terminal, tty) = terminal(cfg.keep_terminal);
+    // No controlling terminal (the service case): the app leads a session of its own, as an
+    // init would have started it. With one, it stays in sigshim's session, where job control
+    // and the terminal's signals work (see `terminal`).
+    let new_session = tty.is_none() && !sys::has_controlling_terminal();
     let announcer = Announcer::new(cfg.delivery.clone(), &cfg.ready);
     // The first generation's pipes come before the destination's socket: with descriptors
     // scarce, the start fails with one message rather than after a warning.
@@ -337,6 +341,7 @@ fn supervise(cfg: &Config) -> Result<Exit, Fatal> {
         exit: None,
         reserve,
         tty,
+        new_session,
         hooks,
         listen,
         inherited,
@@ -407,6 +412,8 @@ struct Executor<'a> {
     reserve: Vec<OwnedFd>,
     /// The controlling terminal when its foreground was handed to the app.
     tty: Option<i32>,
+    /// The app gets a session of its own (no controlling terminal here).
+    new_session: bool,
     hooks: Hooks,
     /// The sockets sigshim holds for every generation (`--listen`), and those systemd
     /// passed (fds 3..), which stay where they are.
@@ -897,6 +904,7 @@ impl Executor<'_> {
             user: self.user.as_ref(),
             no_new_privs: self.cfg.no_new_privs,
             terminal: self.tty,
+            new_session: self.new_session,
         })
         .map_err(|e| Fatal {
             code: e.code,
@@ -982,6 +990,7 @@ impl Executor<'_> {
             user: None,
             no_new_privs: false,
             terminal: None,
+            new_session: false,
         })
         .and_then(|mut p| p.spawn());
         match spawned {

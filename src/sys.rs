@@ -342,6 +342,23 @@ pub fn creds_of(control: &[u64]) -> Option<libc::ucred> {
 }
 
 /// Whether `path` is a unix socket.
+/// Whether sigshim has a controlling terminal, whether or not stdin, stdout or stderr is it
+/// (`app </dev/null >log 2>&1 &` at a shell has one): /dev/tty opens exactly then.
+pub fn has_controlling_terminal() -> bool {
+    // SAFETY: open of a constant NUL-terminated path, close of the descriptor it returned.
+    unsafe {
+        let fd = libc::open(
+            c"/dev/tty".as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        );
+        if fd >= 0 {
+            libc::close(fd);
+            return true;
+        }
+        false
+    }
+}
+
 pub fn is_socket(path: &std::path::Path) -> bool {
     use std::os::unix::fs::FileTypeExt;
     std::fs::metadata(path).is_ok_and(|m| m.file_type().is_socket())

@@ -547,3 +547,60 @@ fn without_a_terminal_nothing_changes() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\ngot \n");
 }
+
+/// Which session the app is in. With a controlling terminal sigshim keeps the app in its own
+/// session, where job control and the terminal's signals work: in the foreground (the app
+/// gets the terminal), under --keep-terminal, and with stdio redirected away from the terminal
+/// it still controls. Without one (the service case: systemd, Upstart and s6 start
+/// their service as a session leader, and so does `setsid`) the app leads a session of its
+/// own, as it would without sigshim in front of it.
+#[test]
+fn the_app_leads_a_session_only_without_a_terminal() {
+    let dir = Scratch::new("session");
+    let report = dir.join("session");
+    // The app writes "SID PID" (the session is field 6 of /proc/PID/stat; sh's comm has no
+    // space) and exits.
+    let app = format!(
+        "echo \"$(cut -d' ' -f6 /proc/$$/stat) $$\" > '{}'",
+        report.display()
+    );
+    let read = || -> (i32, i32) {
+        let text = std::fs::read_to_string(&report).expect("the app's report");
+        let mut it = text.split_whitespace().map(|n| n.parse::<i32>().unwrap());
+        (it.next().unwrap(), it.next().unwrap())
+    };
+    let redirected = "exec \"$0\" -- sh -c \"$1\" </dev/null >/dev/null 2>&1".to_string();
+    for (what, argv) in [
+        ("foreground", vec![sigshim(), "--", "sh", "-c", &app]),
+        (
+            "--keep-terminal",
+            vec![sigshim(), "--keep-terminal", "--", "sh", "-c", &app],
+        ),
+        (
+            "stdio redirected",
+            vec!["sh", "-c", &redirected, sigshim(), &app],
+        ),
+    ] {
+        let _ = std::fs::remove_file(&report);
+        let mut pty = Pty::spawn(&argv);
+        let leader = pty.child.id() as i32;
+        let st = pty.wait(WAIT);
+        assert!(st.is_some_and(|s| s.success()), "{what}: {}", pty.context());
+        let (sid, pid) = read();
+        assert_eq!(
+            sid, leader,
+            "{what}: the app (pid {pid}) left sigshim's session for {sid}"
+        );
+        assert_ne!(sid, pid, "{what}");
+    }
+    let _ = std::fs::remove_file(&report);
+    let mut cmd = Command::new("setsid");
+    cmd.args(["-w", sigshim(), "--", "sh", "-c", &app]);
+    let out = output_within(&mut cmd, None, TIMEOUT);
+    assert!(out.status.success(), "{out:?}");
+    let (sid, pid) = read();
+    assert_eq!(
+        sid, pid,
+        "without a terminal the app leads no session of its own"
+    );
+}
