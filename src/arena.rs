@@ -49,6 +49,9 @@ struct State {
 
 pub struct Arena {
     lock: AtomicBool,
+    /// `State::sealed`, readable without the lock: once sealed, an allocation goes straight to
+    /// the system allocator (the log path allocates after the seal).
+    sealed: AtomicBool,
     state: UnsafeCell<State>,
     memory: UnsafeCell<Memory>,
 }
@@ -61,6 +64,7 @@ impl Arena {
     pub const fn new() -> Arena {
         Arena {
             lock: AtomicBool::new(false),
+            sealed: AtomicBool::new(false),
             state: UnsafeCell::new(State {
                 top: 0,
                 live: [0; PAGES],
@@ -93,6 +97,7 @@ impl Arena {
     /// Hands the pages without a live block back to the kernel and sends every later
     /// allocation to the system allocator.
     pub fn seal(&self) {
+        self.sealed.store(true, Ordering::Release);
         self.with(|s| {
             s.sealed = true;
             let used = s.top.div_ceil(PAGE);
@@ -154,12 +159,32 @@ fn bump(s: &mut State, base: usize, layout: Layout) -> Option<usize> {
 unsafe impl GlobalAlloc for Arena {
     #[inline(never)]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if self.sealed.load(Ordering::Acquire) {
+            // SAFETY: the caller's layout, passed on.
+            return unsafe { System.alloc(layout) };
+        }
         let base = self.base();
         match self.with(|s| bump(s, base, layout)) {
             Some(off) => (base + off) as *mut u8,
             // SAFETY: the caller's layout, passed on.
             None => unsafe { System.alloc(layout) },
         }
+    }
+
+    #[inline(never)]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if self.sealed.load(Ordering::Acquire) {
+            // calloc: memory fresh from the kernel is not written (nor made resident) to zero it.
+            // SAFETY: the caller's layout, passed on.
+            return unsafe { System.alloc_zeroed(layout) };
+        }
+        // SAFETY: as `alloc`; a freed top may have been written, so the block is cleared.
+        let p = unsafe { self.alloc(layout) };
+        if !p.is_null() {
+            // SAFETY: `p` is a block of `layout.size()` bytes.
+            unsafe { p.write_bytes(0, layout.size()) };
+        }
+        p
     }
 
     #[inline(never)]
@@ -240,6 +265,14 @@ mod tests {
             a.dealloc(q, layout(8, 8));
             let r = a.alloc(layout(8, 8));
             assert_eq!(r, q);
+            // A zeroed block over a freed, written top reads zeros.
+            let d = a.alloc(layout(64, 8));
+            d.write_bytes(0xff, 64);
+            a.dealloc(d, layout(64, 8));
+            let z = a.alloc_zeroed(layout(64, 8));
+            assert_eq!(z, d);
+            assert_eq!(std::slice::from_raw_parts(z, 64), [0; 64]);
+            a.dealloc(z, layout(64, 8));
             // The top grows in place and keeps its bytes; a block below moves.
             r.write_bytes(7, 8);
             let r2 = a.realloc(r, layout(8, 8), 3 * PAGE);
@@ -275,6 +308,10 @@ mod tests {
             // After sealing, new blocks come from the system; arena blocks still move out.
             let after = a.alloc(layout(16, 8));
             assert!(!a.owns(after));
+            let zeroed = a.alloc_zeroed(layout(4096, 8));
+            assert!(!a.owns(zeroed));
+            assert_eq!(std::slice::from_raw_parts(zeroed, 4096), [0; 4096]);
+            a.dealloc(zeroed, layout(4096, 8));
             let moved = a.realloc(keep, layout(100, 8), 200);
             assert!(!a.owns(moved));
             assert_eq!(std::slice::from_raw_parts(moved, 100), [5; 100]);
