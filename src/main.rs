@@ -4,12 +4,6 @@ use sigshim::{cli, diag, exit, supervise, sys};
 use std::process;
 use std::time::{Duration, Instant};
 
-mod arena;
-
-/// Parsing allocates from a static arena, not from musl's malloc (see arena.rs).
-#[global_allocator]
-static ALLOC: arena::Arena = arena::Arena::new();
-
 /// Exits after giving sigshim's own stdout/stderr a moment to take what is queued (a stalled
 /// reader gets no more than that: the init is waiting for the exit).
 fn leave(code: i32) -> ! {
@@ -25,7 +19,6 @@ fn main() {
             leave(code);
         }
     };
-    ALLOC.seal();
     diag::init(cfg.verbosity);
     match supervise::run(&cfg) {
         Ok(exit::Exit::Code(code)) => leave(code),
