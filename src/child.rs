@@ -10,7 +10,9 @@
 //! Killing and reaping are `supervise`'s job; this module only creates the process.
 
 use crate::exit;
-use crate::signals::{RTMAX, Signal};
+#[cfg(debug_assertions)]
+use crate::signals::RTMAX;
+use crate::signals::Signal;
 use crate::sys::set_disposition;
 use std::ffi::{CString, OsStr, OsString};
 use std::fmt;
@@ -162,9 +164,53 @@ pub struct Prepared {
     new_session: bool,
 }
 
+/// The signals that can be ignored in sigshim when it forks, so the only ones the child resets
+/// (one `rt_sigaction` each, instead of one for each of the 62 signals that can be set).
+///
+/// `supervise` sets every signal sigshim catches (`Signal::caught`) to SIG_DFL before anything
+/// is spawned, SIGPIPE alone to SIG_IGN, and nothing sets SIG_IGN later; what it does not
+/// touch are the synchronous faults, which keep what the parent gave sigshim (std installs its
+/// stack-overflow handler on SEGV and BUS only where they were SIG_DFL). Debug builds, and so
+/// the whole test suite, check this at every spawn ([`check_dispositions`]).
+const MAY_BE_IGNORED: [i32; 7] = [
+    libc::SIGPIPE,
+    libc::SIGSEGV,
+    libc::SIGBUS,
+    libc::SIGFPE,
+    libc::SIGILL,
+    libc::SIGTRAP,
+    libc::SIGSYS,
+];
+
+/// Panics if a signal outside [`MAY_BE_IGNORED`] is ignored in sigshim: the child would keep
+/// that ignore through exec.
+#[cfg(debug_assertions)]
+fn check_dispositions() {
+    for sig in (1..=RTMAX).filter(|s| !MAY_BE_IGNORED.contains(s)) {
+        // The kernel's struct sigaction: handler, flags, restorer, mask.
+        let mut old = [0u64; 4];
+        // SAFETY: rt_sigaction only reads the disposition into a buffer of the kernel's size.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                std::ptr::null::<u64>(),
+                old.as_mut_ptr(),
+                8usize,
+            )
+        };
+        assert!(
+            r != 0 || old[0] != libc::SIG_IGN as u64,
+            "signal {sig} is ignored in sigshim at spawn and would stay ignored in the child"
+        );
+    }
+}
+
 /// Builds argv, envp, the PATH candidates and the descriptor plan (all the allocation), and
 /// checks what can be checked before fork.
 pub fn prepare(spec: &Spec) -> Result<Prepared, SpawnError> {
+    #[cfg(debug_assertions)]
+    check_dispositions();
     let program = &spec.command[0];
     let cstr = |s: &OsStr| {
         CString::new(s.as_bytes()).map_err(|_| SpawnError {
@@ -523,15 +569,14 @@ unsafe fn child_after_fork(a: ChildArgs) -> ! {
             );
         }
 
-        // Default dispositions for everything (handlers are reset by execve anyway, but an
-        // inherited SIG_IGN survives it: a shell's `cmd &` ignores INT and QUIT, Rust ignores
-        // PIPE), then the guard's deliberate ignores, then an empty mask (sigshim blocks the
-        // signals it reads through signalfd, and the mask survives execve too). Raw system
-        // calls: the C library refuses its own real-time signals.
-        for sig in 1..=RTMAX {
-            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
-                set_disposition(sig, libc::SIG_DFL);
-            }
+        // Default dispositions (handlers are reset by execve; only a SIG_IGN survives it: a
+        // shell's `cmd &` ignores INT and QUIT, Rust ignores PIPE), then the guard's deliberate
+        // ignores, then an empty mask (sigshim blocks the signals it reads through signalfd,
+        // and the mask survives execve too). Only the signals that can still be ignored here
+        // are reset, see MAY_BE_IGNORED. Raw system calls: the C library refuses its own
+        // real-time signals.
+        for &sig in &MAY_BE_IGNORED {
+            set_disposition(sig, libc::SIG_DFL);
         }
         for &sig in a.ignore {
             set_disposition(sig, libc::SIG_IGN);

@@ -282,6 +282,59 @@ fn an_inherited_sigchld_ignore_is_undone() {
     assert_eq!(st.code(), Some(3), "{st:?}");
 }
 
+/// The app starts with nothing ignored and nothing blocked even when the parent ignored and
+/// blocked every signal it could, real-time and synchronous-fault signals included: the child
+/// resets only the dispositions that can still be SIG_IGN when sigshim forks (child.rs,
+/// MAY_BE_IGNORED), so this checks that nothing else can be.
+#[test]
+fn every_inherited_ignore_and_block_is_undone() {
+    let _shared = shared();
+    let mut cmd = Command::new(sigshim());
+    cmd.args(["--", probe(), "status", "signals"]);
+    // SAFETY: raw rt_sigaction and rt_sigprocmask on stack values are async-signal-safe (raw
+    // system calls, because the C library refuses its own real-time signals).
+    unsafe {
+        cmd.pre_exec(|| {
+            for sig in 1..=64 {
+                if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+                    continue;
+                }
+                // The kernel's struct sigaction: handler, flags, restorer, mask.
+                let act: [u64; 4] = [libc::SIG_IGN as u64, 0, 0, 0];
+                libc::syscall(
+                    libc::SYS_rt_sigaction,
+                    sig,
+                    act.as_ptr(),
+                    std::ptr::null_mut::<u64>(),
+                    8usize,
+                );
+            }
+            let all = u64::MAX;
+            libc::syscall(
+                libc::SYS_rt_sigprocmask,
+                libc::SIG_SETMASK,
+                &all as *const u64,
+                std::ptr::null_mut::<u64>(),
+                8usize,
+            );
+            Ok(())
+        });
+    }
+    let mut run = Run::start(cmd);
+    let status = run.expect("SigBlk=");
+    assert_eq!(
+        status,
+        "SigBlk=0000000000000000 SigIgn=0000000000000000",
+        "{}",
+        run.stderr()
+    );
+    run.expect("ready");
+    run.signal(libc::SIGTERM);
+    run.expect(&format!("child got {}", libc::SIGTERM));
+    let st = run.wait();
+    assert_eq!(st.code(), Some(0), "{st:?}");
+}
+
 /// Bug 3: The final drain is bounded in bytes and time: a writer outside sigshim's tree that keeps
 /// the pipe full (`--no-subreaper`, a setsid'd `yes`) grew sigshim to 2 GB and kept it deaf.
 #[test]
