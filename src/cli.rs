@@ -694,6 +694,10 @@ fn option(name: &str) -> Option<Opt> {
         "stderr-priority" => Value(|a, v| a.stderr_priority = v.into()),
         "no-level-prefix" => Flag(|a| a.no_level_prefix = true),
         "journal-socket" => Value(|a, v| a.journal_socket = v.into()),
+        "journal-protocol" => Checked(|a, v| {
+            a.journal_protocol = Some(one_of(v, &["stream", "native"])?);
+            Some(())
+        }),
         "syslog-socket" => Value(|a, v| a.syslog_socket = v.into()),
         "syslog-format" => Checked(|a, v| {
             a.syslog_format = one_of(v, &["rfc3164", "rfc5424"])?;
@@ -1294,6 +1298,9 @@ mod tests {
         &["--stderr-priority", "7"],
         &["--no-level-prefix"],
         &["--journal-socket", "/tmp/j"],
+        &["--journal-protocol", "native"],
+        &["--journal-protocol=stream"],
+        &["--journal-protocol", "datagram"],
         &["--syslog-socket=/tmp/s"],
         &["--syslog-format", "rfc5424"],
         &["--max-line", "100"],
