@@ -1078,9 +1078,13 @@ impl Executor<'_> {
         let all = descendants(self.me);
         let mut owners: BTreeMap<(i32, u64), Gen> = BTreeMap::new();
         for p in &all {
+            // The newest generation with that PID: an earlier one's number may have come back
+            // (PIDs wrap), and a group ID stays in use while its group has members, so a
+            // group whose ID an earlier generation had is the later one's.
             let owner = self
                 .gens
                 .iter()
+                .rev()
                 .find(|x| x.pid == p.pgid)
                 .map(|x| x.g)
                 .or_else(|| {

@@ -528,3 +528,81 @@ fn overlap_with_a_grace_period() {
     assert_eq!(run.wait().code(), Some(0), "{}", run.stderr());
     run.assert_nothing_left();
 }
+
+/// A generation whose PID an earlier generation had (PIDs wrap: a service restarted for months
+/// meets its own old PIDs) is still itself: what it leaves behind is its own, and goes when it
+/// is replaced, not only when sigshim exits. Forced with ns_last_pid in a private PID namespace,
+/// overlap restarts: generation 1 gets PID X and is replaced; generation 3 gets X again and
+/// starts a helper in a session of its own (out of its process group) that ignores SIGTERM;
+/// when generation 4 replaces it, that helper must be wound down with it.
+#[test]
+fn a_generation_with_an_earlier_ones_pid_is_still_itself() {
+    if !require_root("PID recycling in a PID namespace") {
+        return;
+    }
+    let dir = Scratch::new("gen-reuse");
+    let script = r#"
+set -eu
+sigshim=$1 dir=$2
+app='echo $$ >> "$0/gens"; if [ -e "$0/third" ] && [ ! -e "$0/helper" ]; then setsid sh -c "trap \"\" TERM; echo \$\$ > \"\$0/helper\"; exec sleep 1000" "$0" </dev/null >/dev/null 2>&1 & until [ -s "$0/helper" ]; do :; done; fi; exec sleep 1000'
+lines() { wc -l < "$dir/gens"; }
+"$sigshim" -v --restart-on USR2 --restart-mode overlap --ready alive:100ms --leftover-grace 200ms \
+    -- sh -c "$app" "$dir" 2>"$dir/err" &
+sp=$!
+until [ -s "$dir/gens" ]; do :; done
+first=$(sed -n 1p "$dir/gens")
+until grep -q "pid $first is ready" "$dir/err"; do :; done
+kill -USR2 "$sp"
+until grep -q "pid $first was killed" "$dir/err"; do :; done
+while [ -e "/proc/$first" ]; do :; done
+: > "$dir/third"
+# From here until generation 3's fork nothing in this namespace forks but sigshim.
+echo $((first - 1)) > /proc/sys/kernel/ns_last_pid
+kill -USR2 "$sp"
+until [ -s "$dir/helper" ]; do :; done
+third=$(sed -n 3p "$dir/gens")
+helper=$(cat "$dir/helper")
+echo "first=$first third=$third helper=$helper"
+# The same PID, so its second "is ready" and "was killed" are generation 3's.
+until [ "$(grep -c "pid $third is ready" "$dir/err")" -ge 2 ]; do :; done
+kill -USR2 "$sp"
+until [ "$(grep -c "pid $third was killed" "$dir/err")" -ge 2 ]; do :; done
+# Generation 3 is done once its leftovers are: sigshim says so, or (the failure) never.
+end=$((SECONDS + 5))
+while [ -e "/proc/$helper" ] && ! grep -q '^State:.*Z' "/proc/$helper/status" && [ $SECONDS -lt $end ]; do :; done
+if [ -e "/proc/$helper" ] && ! grep -q '^State:.*Z' "/proc/$helper/status"; then
+    echo "left running=1"
+else
+    echo "left running=0"
+fi
+kill -TERM "$sp"
+wait "$sp" || true
+"#;
+    let mut cmd = Command::new("unshare");
+    cmd.args([
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        "bash",
+        "-c",
+        script,
+        "bash",
+    ])
+    .args([sigshim(), dir.to_str().unwrap()]);
+    let mut run = Run::start(cmd);
+    let ids = run.expect("first=");
+    assert_eq!(
+        field(&ids, "first"),
+        field(&ids, "third"),
+        "the PID was not recycled: {ids}"
+    );
+    let left = run.expect("left running=");
+    assert_eq!(
+        field(&left, "running"),
+        0,
+        "generation 3's helper outlived its generation by 5 s ({ids}): it was taken for \
+         generation 1's; sigshim said:\n{}",
+        std::fs::read_to_string(dir.join("err")).unwrap_or_default()
+    );
+    assert!(run.wait().success());
+}
