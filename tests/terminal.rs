@@ -286,6 +286,10 @@ impl Wrapper {
 }
 
 /// Runs `case` for every wrapper installed and compares what each did with `expected`.
+///
+/// sigshim gets one run. A peer whose run differs from the table gets two more: their own
+/// races (tini's `tcsetpgrp` from a background job, under load) are not ours to fail on, and
+/// the table says what they do as a rule.
 fn compare(name: &str, expected: &[(Wrapper, bool)], case: impl Fn(Wrapper) -> Result<(), String>) {
     let mut report = Vec::new();
     let mut wrong = Vec::new();
@@ -293,8 +297,15 @@ fn compare(name: &str, expected: &[(Wrapper, bool)], case: impl Fn(Wrapper) -> R
         if !w.available() {
             continue;
         }
-        let got = case(w);
         let want = expected.iter().find(|(e, _)| *e == w).map(|(_, ok)| *ok);
+        let tries = if w == Wrapper::Sigshim { 1 } else { 3 };
+        let mut got = case(w);
+        for _ in 1..tries {
+            if Some(got.is_ok()) == want {
+                break;
+            }
+            got = case(w);
+        }
         report.push(format!(
             "{w:?}: {}",
             if got.is_ok() { "works" } else { "fails" }
