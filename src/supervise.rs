@@ -80,21 +80,15 @@ fn log_settings(log: &Log, capture: bool) -> (Option<Settings>, Option<String>) 
             } else {
                 None
             };
+            // Where the lines go is said once the journal's protocol is chosen, below.
             why = Some(match &target {
-                Some(Target::Journald(p)) => format!(
-                    "--log auto: {reason}: sending the app's lines to {}",
-                    journal_stream(log, p).as_deref().unwrap_or(p).display()
-                ),
-                Some(Target::Syslog(p, _)) => format!(
-                    "--log auto: {reason}: sending the app's lines to {}",
-                    p.display()
-                ),
-                _ if take => format!(
+                Some(_) => reason,
+                None if take => format!(
                     "--log auto: {reason}, but neither {} nor {} is a socket: not capturing",
                     log.journal_socket.display(),
                     log.syslog_socket.display()
                 ),
-                _ => format!("--log auto: {reason}: not capturing"),
+                None => format!("--log auto: {reason}: not capturing"),
             });
             match target {
                 Some(t) => t,
@@ -107,6 +101,15 @@ fn log_settings(log: &Log, capture: bool) -> (Option<Settings>, Option<String>) 
         Target::Journald(p) => journal_stream(log, p),
         _ => None,
     };
+    if log.mode == LogMode::Auto
+        && let (Some(reason), Target::Journald(p) | Target::Syslog(p, _)) = (&why, &target)
+    {
+        let to = journal_stream.as_deref().unwrap_or(p);
+        why = Some(format!(
+            "--log auto: {reason}: sending the app's lines to {}",
+            to.display()
+        ));
+    }
     let max_line = log.max_line.unwrap_or(match target {
         Target::Journald(_) => 256 * 1024,
         Target::Syslog(..) => 8000,

@@ -114,11 +114,16 @@ pub fn set_nonblocking(fd: RawFd) {
 
 /// A non-blocking, close-on-exec unix datagram socket.
 pub fn dgram_socket() -> std::io::Result<OwnedFd> {
-    // SAFETY: socket with constant arguments.
+    unix_socket(libc::SOCK_DGRAM)
+}
+
+/// A non-blocking, close-on-exec unix socket of `kind` (SOCK_DGRAM, SOCK_STREAM).
+fn unix_socket(kind: libc::c_int) -> std::io::Result<OwnedFd> {
+    // SAFETY: socket with constant flags.
     let fd = unsafe {
         libc::socket(
             libc::AF_UNIX,
-            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            kind | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
             0,
         )
     };
@@ -188,19 +193,7 @@ pub fn connect_dgram(path: &std::path::Path) -> std::io::Result<OwnedFd> {
 /// backlog is full answers EAGAIN at once instead of making sigshim wait.
 pub fn connect_stream(path: &std::path::Path) -> std::io::Result<OwnedFd> {
     let (addr, len) = path_addr(path)?;
-    // SAFETY: socket with constant arguments.
-    let raw = unsafe {
-        libc::socket(
-            libc::AF_UNIX,
-            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-            0,
-        )
-    };
-    if raw < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: a descriptor we just created, owned by nobody else.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let fd = unix_socket(libc::SOCK_STREAM)?;
     connect_addr(&fd, &addr, len)?;
     Ok(fd)
 }

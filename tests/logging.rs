@@ -1310,6 +1310,95 @@ fn stuck_destination_at_the_drain_deadline_loses_no_line() {
 // ---------------------------------------------------------------------------------------------
 // Destination down and back
 
+/// The restart tests' app: FIRST lines `n 1`.., then it waits for `go1`; then 50 lines every
+/// 10 ms until `go2`; then LAST_BATCH lines and `done N`. (The sleeps pace the app; they sync
+/// nothing.)
+const FIRST: usize = 2000;
+const LAST_BATCH: usize = 1000;
+
+fn restart_app(go1: &Path, go2: &Path) -> String {
+    format!(
+        r#"i=1
+while [ $i -le {FIRST} ]; do echo "n $i"; i=$((i+1)); done
+while [ ! -e '{go1}' ]; do sleep 0.01; done
+while [ ! -e '{go2}' ]; do
+  k=0
+  while [ $k -lt 50 ]; do echo "n $i"; i=$((i+1)); k=$((k+1)); done
+  sleep 0.01
+done
+k=0
+while [ $k -lt {LAST_BATCH} ]; do echo "n $i"; i=$((i+1)); k=$((k+1)); done
+echo "done $((i-1))""#,
+        go1 = go1.display(),
+        go2 = go2.display()
+    )
+}
+
+/// Waits (bounded) until lines written while `daemon` is down show up on sigshim's stderr.
+fn wait_for_fallback(run: &Run, daemon: &str) {
+    let down = eventually_value(TIMEOUT, || {
+        let n = fallback_lines(&run.stderr()).len();
+        if n >= 200 { Ok(n) } else { Err(n) }
+    });
+    if let Err(n) = down {
+        panic!(
+            "{daemon} is down, but only {n} lines reached sigshim's stderr:\n{}",
+            run.stderr()
+        );
+    }
+}
+
+/// The restart app's lines 1..=`total`: each exactly once in `dest` (`logged`) or on sigshim's
+/// `stderr`, the first FIRST and the last LAST_BATCH in `dest`, and the exit summary counting
+/// the ones on stderr.
+fn check_restart_delivery(dest: &str, logged: &[usize], total: usize, stderr: &str) {
+    let on_stderr: Vec<usize> = fallback_lines(stderr)
+        .iter()
+        .map(|l| {
+            l.strip_prefix("n ")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("unexpected line on sigshim's stderr: {l:?}"))
+        })
+        .collect();
+    eprintln!(
+        "{total} lines: {} in {dest}, {} on stderr while it was down",
+        logged.len(),
+        on_stderr.len()
+    );
+    let mut seen = HashSet::new();
+    for n in logged.iter().chain(&on_stderr) {
+        assert!(
+            seen.insert(*n),
+            "line {n} arrived twice ({dest} and/or stderr)"
+        );
+    }
+    let missing: Vec<usize> = (1..=total).filter(|n| !seen.contains(n)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {total} lines are neither in {dest} nor on stderr, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(20)]
+    );
+    assert_eq!(seen.len(), total, "lines beyond `done {total}`");
+    let logged_set: HashSet<usize> = logged.iter().copied().collect();
+    assert!(
+        (1..=FIRST).all(|n| logged_set.contains(&n)),
+        "lines sent before the stop are missing from {dest}"
+    );
+    assert!(
+        (total - LAST_BATCH + 1..=total).all(|n| logged_set.contains(&n)),
+        "delivery did not resume after the restart: the last {LAST_BATCH} lines are not all \
+         in {dest}"
+    );
+    assert_eq!(
+        fallback_count(stderr),
+        Some(on_stderr.len()),
+        "the exit summary does not count the {} lines on stderr:\n{}",
+        on_stderr.len(),
+        warnings(stderr).join("\n")
+    );
+}
+
 /// 4. rsyslogd stops while the app keeps writing, and comes back while it still writes: every
 ///    line ends up in rsyslog or, while it was down, on sigshim's stderr; none twice; the count
 ///    sigshim reports matches; delivery resumes after the restart.
@@ -1324,25 +1413,7 @@ fn rsyslog_restart_loses_no_line() {
     };
     let dir = Scratch::new("rs-restart");
     let (go1, go2) = (dir.join("go1"), dir.join("go2"));
-    const FIRST: usize = 2000;
-    const LAST_BATCH: usize = 1000;
-    // Phase 1: FIRST lines, then wait for go1. Phase 2: 50 lines every 10ms until go2.
-    // Phase 3: LAST_BATCH lines and `done N`. (The sleeps pace the app; they sync nothing.)
-    let script = format!(
-        r#"i=1
-while [ $i -le {FIRST} ]; do echo "n $i"; i=$((i+1)); done
-while [ ! -e '{go1}' ]; do sleep 0.01; done
-while [ ! -e '{go2}' ]; do
-  k=0
-  while [ $k -lt 50 ]; do echo "n $i"; i=$((i+1)); k=$((k+1)); done
-  sleep 0.01
-done
-k=0
-while [ $k -lt {LAST_BATCH} ]; do echo "n $i"; i=$((i+1)); k=$((k+1)); done
-echo "done $((i-1))""#,
-        go1 = go1.display(),
-        go2 = go2.display()
-    );
+    let script = restart_app(&go1, &go2);
     let mut run = Run::sigshim(&[
         "--log",
         "syslog",
@@ -1367,17 +1438,7 @@ echo "done $((i-1))""#,
     rs.stop();
     std::fs::write(&go1, "").unwrap();
 
-    // Lines written while rsyslogd is down must show up on sigshim's stderr.
-    let down = eventually_value(TIMEOUT, || {
-        let n = fallback_lines(&run.stderr()).len();
-        if n >= 200 { Ok(n) } else { Err(n) }
-    });
-    if let Err(n) = down {
-        panic!(
-            "rsyslogd is down, but only {n} lines reached sigshim's stderr:\n{}",
-            run.stderr()
-        );
-    }
+    wait_for_fallback(&run, "rsyslogd");
 
     rs.start_again();
     rs.wait_records(Duration::from_secs(15), |r| {
@@ -1401,53 +1462,7 @@ echo "done $((i-1))""#,
         })
         .unwrap_or_else(|| panic!("no `done N` record in rsyslog; stderr:\n{stderr}"));
     let logged: Vec<usize> = records.iter().filter_map(number).collect();
-    let fallback = fallback_lines(&stderr);
-    let on_stderr: Vec<usize> = fallback
-        .iter()
-        .map(|l| {
-            l.strip_prefix("n ")
-                .and_then(|n| n.parse().ok())
-                .unwrap_or_else(|| panic!("unexpected line on sigshim's stderr: {l:?}"))
-        })
-        .collect();
-
-    eprintln!(
-        "{total} lines: {} in rsyslog, {} on stderr while it was down",
-        logged.len(),
-        on_stderr.len()
-    );
-    let mut seen = HashSet::new();
-    for n in logged.iter().chain(&on_stderr) {
-        assert!(
-            seen.insert(*n),
-            "line {n} arrived twice (rsyslog and/or stderr)"
-        );
-    }
-    let missing: Vec<usize> = (1..=total).filter(|n| !seen.contains(n)).collect();
-    assert!(
-        missing.is_empty(),
-        "{} of {total} lines are neither in rsyslog nor on stderr, e.g. {:?}",
-        missing.len(),
-        &missing[..missing.len().min(20)]
-    );
-    assert_eq!(seen.len(), total, "lines beyond `done {total}`");
-    let logged_set: HashSet<usize> = logged.iter().copied().collect();
-    assert!(
-        (1..=FIRST).all(|n| logged_set.contains(&n)),
-        "lines sent before the stop are missing from rsyslog"
-    );
-    assert!(
-        (total - LAST_BATCH + 1..=total).all(|n| logged_set.contains(&n)),
-        "delivery did not resume after the restart: the last {LAST_BATCH} lines are not all \
-         in rsyslog"
-    );
-    assert_eq!(
-        fallback_count(&stderr),
-        Some(on_stderr.len()),
-        "the exit summary does not count the {} lines on stderr:\n{}",
-        on_stderr.len(),
-        warnings(&stderr).join("\n")
-    );
+    check_restart_delivery("rsyslog", &logged, total, &stderr);
     // One warning when the destination went away (and the summary), not one per line.
     let w = warnings(&stderr);
     assert!(
@@ -1472,24 +1487,7 @@ fn journald_restart_loses_no_line() {
     };
     let dir = Scratch::new("jd-restart");
     let (go1, go2) = (dir.join("go1"), dir.join("go2"));
-    const FIRST: usize = 2000;
-    const LAST_BATCH: usize = 1000;
-    // As in rsyslog_restart_loses_no_line (the sleeps pace the app; they sync nothing).
-    let script = format!(
-        r#"i=1
-while [ $i -le {FIRST} ]; do echo "n $i"; i=$((i+1)); done
-while [ ! -e '{go1}' ]; do sleep 0.01; done
-while [ ! -e '{go2}' ]; do
-  k=0
-  while [ $k -lt 50 ]; do echo "n $i"; i=$((i+1)); k=$((k+1)); done
-  sleep 0.01
-done
-k=0
-while [ $k -lt {LAST_BATCH} ]; do echo "n $i"; i=$((i+1)); k=$((k+1)); done
-echo "done $((i-1))""#,
-        go1 = go1.display(),
-        go2 = go2.display()
-    );
+    let script = restart_app(&go1, &go2);
     let tag = "jd-restart";
     let mut run = Run::sigshim(&[
         "--log",
@@ -1506,16 +1504,7 @@ echo "done $((i-1))""#,
     jd.wait_count(tag, FIRST, TIMEOUT);
     jd.stop();
     std::fs::write(&go1, "").unwrap();
-    let down = eventually_value(TIMEOUT, || {
-        let n = fallback_lines(&run.stderr()).len();
-        if n >= 200 { Ok(n) } else { Err(n) }
-    });
-    if let Err(n) = down {
-        panic!(
-            "journald is down, but only {n} lines reached sigshim's stderr:\n{}",
-            run.stderr()
-        );
-    }
+    wait_for_fallback(&run, "journald");
     jd.start_again();
     let before = jd.count(tag);
     jd.wait_count(tag, before + 1, Duration::from_secs(15));
@@ -1539,46 +1528,47 @@ echo "done $((i-1))""#,
         .iter()
         .filter_map(|m| m.strip_prefix("n ")?.parse().ok())
         .collect();
-    let on_stderr: Vec<usize> = fallback_lines(&stderr)
-        .iter()
-        .map(|l| {
-            l.strip_prefix("n ")
-                .and_then(|n| n.parse().ok())
-                .unwrap_or_else(|| panic!("unexpected line on sigshim's stderr: {l:?}"))
-        })
-        .collect();
-    eprintln!(
-        "{total} lines: {} in the journal, {} on stderr while journald was down",
-        logged.len(),
-        on_stderr.len()
-    );
-    let mut seen = HashSet::new();
-    for n in logged.iter().chain(&on_stderr) {
-        assert!(
-            seen.insert(*n),
-            "line {n} arrived twice (journal and/or stderr)"
-        );
-    }
-    let missing: Vec<usize> = (1..=total).filter(|n| !seen.contains(n)).collect();
-    assert!(
-        missing.is_empty(),
-        "{} of {total} lines are neither in the journal nor on stderr, e.g. {:?}",
-        missing.len(),
-        &missing[..missing.len().min(20)]
-    );
-    assert_eq!(seen.len(), total, "lines beyond `done {total}`");
-    let logged_set: HashSet<usize> = logged.iter().copied().collect();
-    assert!((1..=FIRST).all(|n| logged_set.contains(&n)));
-    assert!(
-        (total - LAST_BATCH + 1..=total).all(|n| logged_set.contains(&n)),
-        "delivery did not resume after the restart"
-    );
-    assert_eq!(fallback_count(&stderr), Some(on_stderr.len()), "{stderr}");
+    check_restart_delivery("the journal", &logged, total, &stderr);
     run.assert_nothing_left();
 }
 
 // ---------------------------------------------------------------------------------------------
 // A receiver that never reads
+
+/// For 2 s while `run`'s destination takes nothing: sigshim's peak VmRSS stays under 16 MiB
+/// and it uses under 1 s of CPU (blocked on a full destination it waits in poll(2); a busy
+/// loop would use ~2 s), and the app `child` still runs. Then a SIGTERM ends it by SIGKILL at
+/// the 300 ms kill deadline, within `within` in all.
+fn stays_small_and_stops_on_schedule(run: &mut Run, child: i32, within: Duration) {
+    let shim = run.pid();
+    let (window, cpu_before) = (Instant::now(), cpu_seconds(shim));
+    let mut peak = 0;
+    while window.elapsed() < Duration::from_secs(2) {
+        peak = peak.max(vm_rss_kib(shim));
+        std::thread::sleep(Duration::from_millis(50)); // sampling interval, not a synchronisation
+    }
+    let cpu = cpu_seconds(shim) - cpu_before;
+    eprintln!("destination full: sigshim peak VmRSS {peak} KiB, {cpu:.2} s CPU in 2 s");
+    assert!(
+        peak < 16 * 1024,
+        "sigshim's VmRSS reached {peak} KiB while its destination did not read"
+    );
+    assert!(
+        cpu < 1.0,
+        "sigshim used {cpu:.2} s of CPU in 2 s while its destination was full: busy waiting?"
+    );
+    assert!(!is_zombie_or_gone(child), "the app should still be running");
+
+    let stop = Instant::now();
+    run.signal(libc::SIGTERM);
+    let st = run.wait_for(Duration::from_secs(5));
+    let took = stop.elapsed();
+    assert_eq!(st.signal(), Some(libc::SIGKILL), "{}", run.stderr());
+    assert!(
+        took >= Duration::from_millis(300) && took < within,
+        "stop took {took:?} (kill deadline 300ms, drain deadline 500ms; at most {within:?})"
+    );
+}
 
 /// 5. The app writes as fast as it can to a receiver that never reads: sigshim stops reading
 ///    (the app blocks on its pipe) instead of buffering, stays small and idle, and a stop still
@@ -1611,36 +1601,8 @@ fn never_reading_receiver_bounds_memory_and_keeps_the_deadline() {
         &script,
     ]);
     let child = script_pid(&dir);
-    let shim = run.pid();
 
-    let (window, cpu_before) = (Instant::now(), cpu_seconds(shim));
-    let mut peak = 0;
-    while window.elapsed() < Duration::from_secs(2) {
-        peak = peak.max(vm_rss_kib(shim));
-        std::thread::sleep(Duration::from_millis(50)); // sampling interval, not a synchronisation
-    }
-    let cpu = cpu_seconds(shim) - cpu_before;
-    eprintln!("destination full: sigshim peak VmRSS {peak} KiB, {cpu:.2} s CPU in 2 s");
-    assert!(
-        peak < 16 * 1024,
-        "sigshim's VmRSS reached {peak} KiB while its destination did not read"
-    );
-    // Blocked on a full destination, sigshim waits in poll(2): a busy loop would use ~2 s.
-    assert!(
-        cpu < 1.0,
-        "sigshim used {cpu:.2} s of CPU in 2 s while its destination was full: busy waiting?"
-    );
-    assert!(!is_zombie_or_gone(child), "the app should still be running");
-
-    let stop = Instant::now();
-    run.signal(libc::SIGTERM);
-    let st = run.wait_for(Duration::from_secs(5));
-    let took = stop.elapsed();
-    assert_eq!(st.signal(), Some(libc::SIGKILL), "{}", run.stderr());
-    assert!(
-        took >= Duration::from_millis(300) && took < Duration::from_millis(300 + 500 + 2000),
-        "stop took {took:?} (kill deadline 300ms, drain deadline 500ms)"
-    );
+    stays_small_and_stops_on_schedule(&mut run, child, Duration::from_millis(300 + 500 + 2000));
 
     // The sink did get the app's records, well-formed: daemon.info = <30>, our tag and the
     // app's PID (sigshim's own diagnostics, under `sigshim`, may be queued there too).
@@ -1695,31 +1657,12 @@ fn never_reading_journal_stream_bounds_memory_and_keeps_the_deadline() {
         &script,
     ]);
     let child = script_pid(&dir);
-    let shim = run.pid();
     let (mut conn, _) = listener.accept().expect("sigshim connects the stream");
-    let (window, cpu_before) = (Instant::now(), cpu_seconds(shim));
-    let mut peak = 0;
-    while window.elapsed() < Duration::from_secs(2) {
-        peak = peak.max(vm_rss_kib(shim));
-        std::thread::sleep(Duration::from_millis(50)); // sampling interval, not a synchronisation
-    }
-    let cpu = cpu_seconds(shim) - cpu_before;
-    eprintln!("stream full: sigshim peak VmRSS {peak} KiB, {cpu:.2} s CPU in 2 s");
-    assert!(peak < 16 * 1024, "sigshim's VmRSS reached {peak} KiB");
-    assert!(
-        cpu < 1.0,
-        "sigshim used {cpu:.2} s of CPU in 2 s: busy waiting?"
-    );
-    assert!(!is_zombie_or_gone(child), "the app should still be running");
-
-    let stop = Instant::now();
-    run.signal(libc::SIGTERM);
-    let st = run.wait_for(Duration::from_secs(5));
-    let took = stop.elapsed();
-    assert_eq!(st.signal(), Some(libc::SIGKILL), "{}", run.stderr());
-    assert!(
-        took >= Duration::from_millis(300) && took < Duration::from_millis(300 + 500 + 500 + 2000),
-        "stop took {took:?} (kill deadline 300ms, drain deadline 500ms, twice)"
+    // The drain deadline twice: the app's last words, then the drain.
+    stays_small_and_stops_on_schedule(
+        &mut run,
+        child,
+        Duration::from_millis(300 + 500 + 500 + 2000),
     );
     let mut head = vec![0u8; 4096];
     let n = std::io::Read::read(&mut conn, &mut head).unwrap();

@@ -676,18 +676,7 @@ impl Output {
                 }
                 // Not allowed to speak for the app (no CAP_SYS_ADMIN): sigshim's own
                 // credentials from now on. The app gone (ESRCH): its records go as sigshim's.
-                Some(libc::EPERM) if !self.creds.is_empty() => {
-                    info!(
-                        "cannot send the app's records with its credentials ({}): journald records sigshim as their writer",
-                        crate::sys::os_error(&err)
-                    );
-                    self.creds.clear();
-                    self.creds_refused = true;
-                }
-                Some(libc::ESRCH) if !self.creds.is_empty() => {
-                    let g = self.recs[self.head].g;
-                    self.creds.retain(|(x, _)| *x != g);
-                }
+                _ if self.credentials_refused(&err) => {}
                 _ => {
                     // ECONNREFUSED, ENOTCONN, EPIPE: the receiver went away. Reconnect once at
                     // once (a restarted daemon has usually re-created its socket), else fall back
@@ -703,6 +692,33 @@ impl Output {
             self.buf.clear();
             self.recs.clear();
             self.head = 0;
+        }
+    }
+
+    /// A send refused for the credentials it carried: EPERM (sigshim may not speak for the
+    /// app, no CAP_SYS_ADMIN: its own credentials from now on) or ESRCH (the head record's app
+    /// is gone: its records go as sigshim's). True when that was it and the send can be tried
+    /// again.
+    fn credentials_refused(&mut self, err: &std::io::Error) -> bool {
+        if self.creds.is_empty() {
+            return false;
+        }
+        match err.raw_os_error() {
+            Some(libc::EPERM) => {
+                info!(
+                    "cannot send the app's records with its credentials ({}): journald records sigshim as their writer",
+                    crate::sys::os_error(err)
+                );
+                self.creds.clear();
+                self.creds_refused = true;
+                true
+            }
+            Some(libc::ESRCH) => {
+                let g = self.recs[self.head].g;
+                self.creds.retain(|(x, _)| *x != g);
+                true
+            }
+            _ => false,
         }
     }
 
@@ -822,17 +838,7 @@ impl Output {
             match err.raw_os_error() {
                 Some(libc::EINTR) => continue,
                 Some(libc::EAGAIN) | Some(libc::ENOBUFS) => break,
-                Some(libc::EPERM) if !self.creds.is_empty() => {
-                    info!(
-                        "cannot send the app's records with its credentials ({}): journald records sigshim as their writer",
-                        crate::sys::os_error(&err)
-                    );
-                    self.creds.clear();
-                    self.creds_refused = true;
-                }
-                Some(libc::ESRCH) if !self.creds.is_empty() => {
-                    self.creds.retain(|(x, _)| *x != r.g);
-                }
+                _ if self.credentials_refused(&err) => {}
                 _ => {
                     // EPIPE, ECONNRESET: journald went away. The head record goes again whole
                     // on the next connection: what the old one had of it is gone with journald.
